@@ -1,0 +1,143 @@
+"""The results tree of one run and atomic file writes.
+
+Layout (DESIGN.md)::
+
+    results/<run-id>/tables/<name>.tsv
+                     plots/<name>.png
+                     anndata/<name>.h5ad
+                     report.html
+                     run_manifest.json
+
+Every write goes to a temporary file in the same folder, is flushed and fsynced,
+then renamed into place, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it into place on success.
+
+    Parameters
+    ----------
+    path
+        Final destination. Its folder is created if needed.
+
+    Yields
+    ------
+    Path
+        A temporary file path in the same folder. On an exception it is removed
+        and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a file for writing atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+
+
+def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
+    """Write a DataFrame as a tab-separated file, atomically; return the path."""
+    path = Path(path)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh, sep="\t", index=index, na_rep="NA", lineterminator="\n")
+    return path
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON (sorted keys, indented), atomically; return the path."""
+    path = Path(path)
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+    return path
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically and close it; return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path
+
+
+def write_h5ad(adata: Any, path: str | Path) -> Path:
+    """Write an AnnData object atomically; return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
+    return path
+
+
+@dataclass(frozen=True)
+class ResultsTree:
+    """Paths of one run's results folder.
+
+    Parameters
+    ----------
+    root
+        ``results/<run-id>``.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        for sub in ("tables", "plots", "anndata"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def run_id(self) -> str:
+        """The run id (the folder's name)."""
+        return self.root.name
+
+    def table(self, name: str) -> Path:
+        """Path of ``tables/<name>.tsv`` (``name`` may contain a sub-folder)."""
+        return self.root / "tables" / f"{name}.tsv"
+
+    def plot(self, name: str, ext: str = "png") -> Path:
+        """Path of ``plots/<name>.<ext>``."""
+        return self.root / "plots" / f"{name}.{ext}"
+
+    def anndata(self, name: str) -> Path:
+        """Path of ``anndata/<name>.h5ad``."""
+        return self.root / "anndata" / f"{name}.h5ad"
+
+    @property
+    def manifest(self) -> Path:
+        """Path of ``run_manifest.json``."""
+        return self.root / "run_manifest.json"
+
+    @property
+    def report(self) -> Path:
+        """Path of ``report.html``."""
+        return self.root / "report.html"
