@@ -1,18 +1,55 @@
-"""``myocit report``: re-render the HTML report of a results folder without recomputing."""
+"""``myocit report RUN_DIR``: re-render the HTML report of a results folder without recomputing."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
+
+from myocit_omics.settings import study_home
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand."""
-    p = sub.add_parser("report", help="Re-render the HTML report of a results folder without recomputing.", description="Re-render the HTML report of a results folder without recomputing.")
+    p = sub.add_parser(
+        "report",
+        help="Re-render the HTML report of a results folder without recomputing.",
+        description="Re-render results/<run-id>/report.html from the run's tables, plots and manifest. "
+        "Nothing is recomputed; a failure leaves the results (and any earlier report) untouched.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="the results folder (results/<run-id>), or a run id under <home>/results")
+    p.add_argument("--home", default=None, help="study home used to resolve a bare run id "
+                   "(default: $MYOCIT_HOME or <repo>/data)")
     p.set_defaults(func=run)
 
 
+def resolve_run_dir(run_dir: str, *, home: str | None = None) -> Path:
+    """Return ``run_dir`` if it is a folder, else ``<home>/results/<run_dir>`` if that is one.
+
+    Parameters
+    ----------
+    run_dir
+        A path or a run id.
+    home
+        The study home for a bare run id.
+
+    Returns
+    -------
+    Path
+        The folder to render (not checked further here).
+    """
+    path = Path(run_dir).expanduser()
+    if path.is_dir():
+        return path
+    candidate = study_home(home) / "results" / run_dir
+    return candidate if candidate.is_dir() else path
+
+
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    print("myocit report: not implemented yet", file=sys.stderr)
-    return 1
+    """Render the report and print where it is."""
+    from myocit_omics.report import render_report
+
+    path = render_report(resolve_run_dir(args.run_dir, home=args.home))
+    size_kb = path.stat().st_size / 1024
+    print(f"report written: {path} ({size_kb:.0f} kB, self-contained; open it in any browser)")
+    return 0

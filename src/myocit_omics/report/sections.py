@@ -1,0 +1,480 @@
+"""The sections of the HTML report, each built from the results tree alone.
+
+A section whose tables are absent says "not run" with the reason the run manifest
+records; a section that cannot be drawn (a corrupt table) says so and the others are
+still drawn. Figures found under ``plots/`` are put into the section their path names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from myocit_omics.report import summaries as S
+from myocit_omics.report.figures import (
+    EmbeddedFigure,
+    embed_file,
+    ifn_distribution_figure,
+    ifn_trajectory_figure,
+)
+from myocit_omics.report.tree import RunTree, find_key, read_results_table, sorted_visits
+
+
+@dataclass
+class HtmlTable:
+    """A table as strings, ready for the template."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    title: str = ""
+    note: str = ""
+
+
+@dataclass
+class Section:
+    """One report section.
+
+    Attributes
+    ----------
+    id, title
+        Anchor and heading.
+    status
+        ``ok``, ``not run`` (the step left no tables) or ``error`` (could not be drawn).
+    reason
+        Why the section is not run or could not be drawn.
+    blocks
+        ``(kind, payload)`` pairs: ``text`` (str), ``table`` (HtmlTable), ``figure`` (EmbeddedFigure),
+        ``pre`` (str), ``heading`` (str).
+    """
+
+    id: str
+    title: str
+    status: str = "ok"
+    reason: str = ""
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def text(self, value: str) -> None:
+        """Add a paragraph."""
+        self.blocks.append(("text", value))
+
+    def heading(self, value: str) -> None:
+        """Add a sub-heading."""
+        self.blocks.append(("heading", value))
+
+    def table(self, df: pd.DataFrame, *, title: str = "", max_rows: int = 40, source: str = "") -> None:
+        """Add a table (at most ``max_rows`` rows; the note says where the full table is)."""
+        self.blocks.append(("table", html_table(df, title=title, max_rows=max_rows, source=source)))
+
+    def figure(self, fig: EmbeddedFigure | None) -> None:
+        """Add a figure (None is ignored)."""
+        if fig is not None:
+            self.blocks.append(("figure", fig))
+
+    def pre(self, value: str) -> None:
+        """Add preformatted text."""
+        self.blocks.append(("pre", value))
+
+    @property
+    def figures(self) -> int:
+        """Number of figures in the section."""
+        return sum(1 for kind, _ in self.blocks if kind == "figure")
+
+
+def html_table(df: pd.DataFrame, *, title: str = "", max_rows: int = 40, source: str = "") -> HtmlTable:
+    """Format a DataFrame for the report (numbers via :func:`summaries.fmt_number`)."""
+    shown = df.head(max_rows)
+    rows = [[S.fmt_number(v) for v in row] for row in shown.itertuples(index=False, name=None)]
+    note = ""
+    if len(df) > max_rows:
+        note = f"First {max_rows} of {len(df)} rows."
+    if source:
+        note = f"{note} Full table: {source}".strip()
+    return HtmlTable(columns=[str(c) for c in df.columns], rows=rows, title=title, note=note)
+
+
+# ----------------------------------------------------------------------------- plots
+
+#: Report section of a plot, by the first folder below plots/ or a word in its name (first match wins).
+_PLOT_FOLDERS = {
+    "qc": "qc", "expression": "qc", "ifn": "ifn", "interferon": "ifn", "cytokines": "cytokines",
+    "cytokine": "cytokines", "de": "de", "gsea": "de", "clinical": "clinical", "pk": "clinical",
+    "linking": "linking",
+}
+_PLOT_WORDS = (
+    ("cytokines", ("cytokine", "standard_curve", "standard-curve", "bridge", "plate", "analyte")),
+    ("linking", ("linking", "roc", "mixed_model", "pkpd", "pk_pd")),
+    ("de", ("volcano", "gsea", "enrichment", "_ma", "ma_plot", "de_")),
+    ("ifn", ("ifn", "interferon")),
+    ("clinical", ("clinical", "tis", "cmas", "response", "waterfall", "pk", "concentration", "exposure")),
+    ("qc", ("qc", "pca", "sex", "library", "outlier", "detected", "size_factor")),
+)
+
+
+def plot_section(rel: str) -> str:
+    """Return the section id a plot belongs to, from its path below ``plots/`` (``other`` if none)."""
+    parts = rel.lower().split("/")
+    if len(parts) > 1 and parts[0] in _PLOT_FOLDERS:
+        return _PLOT_FOLDERS[parts[0]]
+    name = parts[-1]
+    for section, words in _PLOT_WORDS:
+        if any(w in name for w in words):
+            return section
+    return "other"
+
+
+def plots_by_section(run: RunTree) -> dict[str, list[Path]]:
+    """Group the run's plot files by report section."""
+    out: dict[str, list[Path]] = {}
+    base = run.root / "plots"
+    for p in run.plots():
+        out.setdefault(plot_section(p.relative_to(base).as_posix()), []).append(p)
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _not_run(section: Section, run: RunTree, steps: tuple[str, ...], what: str) -> Section:
+    status, reason = run.step_status(steps)
+    section.status = "not run"
+    if status and status != "ok":
+        section.reason = f"step {status}: {reason}" if reason else f"step {status} (no reason recorded)"
+    elif status == "ok":
+        section.reason = f"the step finished but wrote no {what}"
+    elif run.manifest_error:
+        section.reason = f"no {what} in the results tree; {run.manifest_error}"
+    else:
+        section.reason = f"no {what} in the results tree and run_manifest.json records no such step"
+    return section
+
+
+def _add_plots(section: Section, plots: list[Path], run: RunTree) -> None:
+    for p in plots:
+        section.figure(embed_file(p, root=run.root))
+
+
+def _patients(run: RunTree) -> set[str]:
+    ids: set[str] = set()
+    for name in ("qc_samples", "ifn_scores", "clinical_outcomes", "cytokines_by_visit"):
+        df = run.table(name)
+        if df is not None and "patient_id" in df:
+            ids.update(str(x) for x in df["patient_id"].dropna())
+    return ids
+
+
+def _step_summary_text(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    summary = entry.get("summary")
+    if isinstance(summary, dict):
+        summary = summary.get("summary", "")
+    return str(entry.get("error") or summary or "")
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def study_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Study summary: run, study, inputs, samples and patients, step outcomes."""
+    sec = Section("summary", "Study summary")
+    m = run.manifest
+    config = (m.get("parameters") or {}).get("config") if isinstance(m.get("parameters"), dict) else None
+    study = m.get("study") or (config or {}).get("study") or "not recorded"
+    inputs = m.get("inputs") if isinstance(m.get("inputs"), list) else []
+    kinds: dict[str, int] = {}
+    for item in inputs:
+        if isinstance(item, dict):
+            kinds[str(item.get("kind", "?"))] = kinds.get(str(item.get("kind", "?")), 0) + 1
+    qc = run.table("qc_samples")
+    params = m.get("parameters") if isinstance(m.get("parameters"), dict) else {}
+    facts = [
+        ("study", study),
+        ("run", run.run_id),
+        ("started (UTC)", m.get("started") or "not recorded"),
+        ("finished (UTC)", m.get("finished") or "not recorded"),
+        ("run status", m.get("status") or "not recorded"),
+        ("visits analysed", ", ".join(map(str, params.get("visits") or [])) or "not recorded"),
+        ("input batches", ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none recorded"),
+        ("RNA-seq samples", str(len(qc)) if qc is not None else "no QC table"),
+        ("patients in the tables", str(len(_patients(run)))),
+        ("AnnData files", ", ".join(p.name for p in run.anndata_files()) or "none"),
+    ]
+    sec.table(pd.DataFrame(facts, columns=["item", "value"]), title="This run")
+    if run.manifest_error:
+        sec.text(f"Warning: {run.manifest_error}; the methods section is incomplete.")
+    steps = run.steps()
+    if steps:
+        rows = [{"step": k, "status": (v.get("status") if isinstance(v, dict) else v),
+                 "seconds": (v.get("seconds") if isinstance(v, dict) else None),
+                 "what happened": _step_summary_text(v)} for k, v in steps.items()]
+        sec.table(pd.DataFrame(rows), title="Steps", max_rows=100)
+    return sec
+
+
+def qc_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Sample QC: per-visit counts, the failed samples and the QC figures."""
+    sec = Section("qc", "Quality control of the RNA-seq samples")
+    qc = run.table("qc_samples")
+    if qc is None:
+        return _not_run(sec, run, ("assemble_expression", "expression"), "tables/qc_samples.tsv")
+    summary = S.qc_summary(qc)
+    sec.text(f"{len(qc)} samples; per visit:")
+    sec.table(summary, title="QC by visit", source="tables/qc_samples.tsv")
+    failed = S.qc_failures(qc)
+    if len(failed):
+        sec.table(failed, title=f"Samples that failed QC ({len(failed)})", max_rows=100)
+    else:
+        sec.text("Every sample passed QC.")
+    _add_plots(sec, plots.get("qc", []), run)
+    return sec
+
+
+def ifn_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """IFN scores: distribution by visit, per-patient trajectories, the summary table."""
+    sec = Section("ifn", "Type I interferon scores")
+    ifn = run.table("ifn_scores")
+    if ifn is None:
+        return _not_run(sec, run, ("assemble_expression", "expression"), "tables/ifn_scores.tsv")
+    if ifn.empty:
+        sec.text("The IFN score table is empty.")
+        return sec
+    summary = S.ifn_by_visit(ifn)
+    primary = S.primary_score(ifn)
+    n_scores = summary[["gene_set", "method"]].drop_duplicates().shape[0]
+    sec.text(f"{n_scores} score(s) (gene set x method) for {ifn['sample_id'].nunique()} samples. "
+             f"Primary score: {primary[0]} ({primary[1]}).")
+    sec.figure(ifn_distribution_figure(ifn))
+    sec.figure(ifn_trajectory_figure(ifn))
+    if primary is not None:
+        changes = S.paired_changes(ifn, *primary)
+        if not changes.empty:
+            sec.table(changes,
+                      title=f"Within-patient change of the primary score ({primary[0]}, {primary[1]})")
+    sec.table(summary, title="Scores by visit (median, IQR, IFN-positive)", max_rows=120,
+              source="tables/ifn_scores.tsv")
+    if "reference" in ifn:
+        refs = sorted({str(x) for x in ifn["reference"].dropna()})
+        sec.text(f"Score reference: {', '.join(refs) if refs else 'not recorded'}.")
+    coverage = run.table("ifn_gene_coverage")
+    if coverage is not None:
+        sec.table(coverage, title="Gene coverage of the IFN sets", source="tables/ifn_gene_coverage.tsv")
+    _add_plots(sec, plots.get("ifn", []), run)
+    return sec
+
+
+def cytokine_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Cytokines: per-analyte medians by visit, censoring, plate QC flags."""
+    sec = Section("cytokines", "Cytokines")
+    by_visit = run.table("cytokines_by_visit")
+    plate_qc = run.table("cytokine_qc")
+    if by_visit is None and plate_qc is None:
+        return _not_run(sec, run, ("cytokines",), "cytokine tables")
+    if by_visit is not None and not by_visit.empty:
+        df = by_visit.assign(value=pd.to_numeric(by_visit["value"], errors="coerce"))
+        censored = df["flag"].fillna("").astype(str).str.strip().str.lower().isin(["<lloq", ">uloq"]) \
+            if "flag" in df else pd.Series(False, index=df.index)
+        df = df.assign(_censored=censored)
+        rows = []
+        for analyte, g in df.groupby("analyte", sort=True):
+            row: dict[str, Any] = {"analyte": analyte}
+            if "unit" in g:
+                row["unit"] = ", ".join(sorted({str(u) for u in g["unit"].dropna()}))
+            for v in sorted_visits(g["visit"]):
+                gv = g[g["visit"].astype(str) == v]
+                row[f"{v} median"] = gv["value"].median()
+                row[f"{v} n"] = int(gv["value"].notna().sum())
+            row["censored"] = int(g["_censored"].sum())
+            rows.append(row)
+        sec.text(f"{df['analyte'].nunique()} analytes, {df['patient_id'].nunique()} patients.")
+        sec.table(pd.DataFrame(rows), title="Median value by visit", max_rows=100,
+                  source="tables/cytokines_by_visit.tsv")
+    if plate_qc is not None:
+        flags = plate_qc["flag"].fillna("").astype(str).str.strip() if "flag" in plate_qc else None
+        if flags is not None:
+            flagged = plate_qc[~flags.str.lower().isin(["", "ok", "pass"])]
+            sec.text(f"Plate QC: {len(plate_qc)} plate x analyte fits, {len(flagged)} flagged.")
+            if len(flagged):
+                sec.table(flagged, title="Flagged plate x analyte fits", source="tables/cytokine_qc.tsv")
+        else:
+            sec.table(plate_qc, title="Plate QC", source="tables/cytokine_qc.tsv")
+    _add_plots(sec, plots.get("cytokines", []), run)
+    return sec
+
+
+def de_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Paired DE and GSEA per contrast: counts, top genes, top pathways, volcano plots."""
+    sec = Section("de", "Differential expression and gene-set enrichment")
+    de = run.tables_in("de")
+    gsea = run.tables_in("gsea")
+    if not de and not gsea:
+        return _not_run(sec, run, ("assemble_expression", "expression", "de"), "tables/de/ or tables/gsea/")
+    contrasts = list(dict.fromkeys([*de, *gsea]))
+    counts = []
+    for c in contrasts:
+        if c in de:
+            counts.append({"contrast": c, **S.de_counts(read_results_table(de[c]))})
+    if counts:
+        sec.table(pd.DataFrame(counts), title="Genes by contrast (significant: padj < 0.05)")
+    for c in contrasts:
+        sec.heading(f"Contrast {c}")
+        if c in de:
+            sec.table(S.de_top(read_results_table(de[c]), 15), title="Top genes by adjusted p-value",
+                      source=f"tables/de/{c}.tsv")
+        else:
+            sec.text("No DE table for this contrast.")
+        if c in gsea:
+            sec.table(S.gsea_top(read_results_table(gsea[c]), 15), title="Top gene sets by FDR",
+                      source=f"tables/gsea/{c}.tsv")
+        else:
+            sec.text("No GSEA table for this contrast.")
+    _add_plots(sec, plots.get("de", []), run)
+    return sec
+
+
+def clinical_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Clinical response (TIS, PRINTO) and PK exposure."""
+    sec = Section("clinical", "Clinical response")
+    outcomes = run.table("clinical_outcomes")
+    response = run.table("response_w24")
+    pk = run.table("pk_exposure")
+    if outcomes is None and response is None and pk is None:
+        return _not_run(sec, run, ("clinical",), "clinical tables")
+    if outcomes is not None:
+        counts = S.response_counts(outcomes)
+        if not counts.empty:
+            sec.table(counts, title="Patients by response category (ACR/EULAR TIS) and visit")
+    per_patient = S.clinical_response(response_w24=response, outcomes=outcomes)
+    if not per_patient.empty:
+        src = "tables/response_w24.tsv" if response is not None else "tables/clinical_outcomes.tsv"
+        sec.table(per_patient, title="Response per patient", max_rows=100, source=src)
+    if pk is not None:
+        sec.table(pk, title="Baricitinib exposure per patient", max_rows=100, source="tables/pk_exposure.tsv")
+    _add_plots(sec, plots.get("clinical", []), run)
+    return sec
+
+
+def linking_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Linking statistics: every ``tables/linking_*.tsv``, sorted by p-value."""
+    sec = Section("linking", "Linking biomarkers to clinical response")
+    tables = run.tables_matching("linking_*")
+    if not tables:
+        return _not_run(sec, run, ("linking",), "tables/linking_*.tsv")
+    for name, path in tables.items():
+        df = read_results_table(path)
+        if "p_value" in df:
+            df = df.assign(_p=pd.to_numeric(df["p_value"], errors="coerce")).sort_values(
+                "_p", na_position="last", kind="stable").drop(columns="_p")
+        sec.table(df, title=name.removeprefix("linking_").replace("_", " "), source=f"tables/{name}.tsv")
+    _add_plots(sec, plots.get("linking", []), run)
+    return sec
+
+
+def _records_table(value: Any) -> pd.DataFrame | None:
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict | list) else v)
+                              for k, v in item.items()} for item in value])
+    if isinstance(value, dict) and value and all(not isinstance(v, dict | list) for v in value.values()):
+        return pd.DataFrame({"name": list(value), "value": [str(v) for v in value.values()]})
+    return None
+
+
+def methods_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Methods: software versions, parameters, gene sets, reference, input batches, seed, timings."""
+    sec = Section("methods", "Methods and provenance")
+    m = run.manifest
+    if run.manifest_error:
+        sec.text(f"Warning: {run.manifest_error}. What follows is only what the tables show.")
+    software = m.get("software")
+    sec.heading("Software")
+    if isinstance(software, dict) and software:
+        sec.table(pd.DataFrame({"software": list(software), "version": [str(v) for v in software.values()]}),
+                  max_rows=100)
+    else:
+        sec.text("Software versions are not recorded in run_manifest.json.")
+    sec.heading("Reference")
+    used = find_key(run.steps(), "reference")
+    ifn = run.table("ifn_scores")
+    if used is not None:
+        sec.text(f"Reference used (recorded by the analysis step): {json.dumps(used, default=str)}")
+    if ifn is not None and "reference" in ifn:
+        refs = sorted({str(x) for x in ifn["reference"].dropna()})
+        sec.text(f"Reference of the IFN scores (tables/ifn_scores.tsv): {', '.join(refs) or 'NA'}")
+    configured = find_key(m.get("parameters") or {}, "reference")
+    if configured is not None:
+        sec.text("Configured reference (study.yaml and run parameters): "
+                 f"{json.dumps(configured, default=str)}")
+    if used is None and configured is None and (ifn is None or "reference" not in ifn):
+        sec.text("No reference is recorded for this run.")
+    sec.heading("Gene sets")
+    gene_sets = m.get("gene_sets") or find_key(run.steps(), "gene_sets")
+    table = _records_table(gene_sets)
+    if table is not None:
+        sec.table(table, title="Gene-set provenance (name, file, checksum)", max_rows=200)
+    elif gene_sets:
+        sec.pre(json.dumps(gene_sets, indent=2, default=str))
+    else:
+        sec.text("Gene-set provenance is not recorded in run_manifest.json.")
+    if ifn is not None:
+        sec.text("Gene sets scored: " + ", ".join(dict.fromkeys(str(g) for g in ifn["gene_set"])) + ".")
+    sec.heading("Input batches")
+    inputs = m.get("inputs")
+    if isinstance(inputs, list) and inputs:
+        rows = []
+        for item in inputs:
+            if not isinstance(item, dict):
+                continue
+            files = item.get("files") or {}
+            described = "; ".join(
+                f"{role}: {f.get('name', '?')} (sha256 {str(f.get('sha256', '?'))[:12]})"
+                if isinstance(f, dict) else f"{role}: {f}"
+                for role, f in (files.items() if isinstance(files, dict) else [])
+            )
+            rows.append({"kind": item.get("kind"), "name": item.get("name"),
+                         "batch id": str(item.get("batch_id", ""))[:16], "files": described})
+        sec.table(pd.DataFrame(rows), max_rows=200)
+    else:
+        sec.text("No input batches are recorded in run_manifest.json.")
+    sec.heading("Parameters")
+    sec.text(f"Seed: {m.get('seed', 'not recorded')}.")
+    params = m.get("parameters")
+    if params:
+        sec.pre(json.dumps(params, indent=2, sort_keys=True, default=str))
+    else:
+        sec.text("No parameters are recorded in run_manifest.json.")
+    steps = run.steps()
+    if steps:
+        sec.heading("Timings")
+        sec.table(pd.DataFrame([{"step": k, "seconds": v.get("seconds") if isinstance(v, dict) else None}
+                                for k, v in steps.items()]), max_rows=100)
+    return sec
+
+
+def other_section(run: RunTree, plots: dict[str, list[Path]]) -> Section | None:
+    """Figures whose path names no section (None when there are none)."""
+    if not plots.get("other"):
+        return None
+    sec = Section("other", "Other figures")
+    _add_plots(sec, plots["other"], run)
+    return sec
+
+
+#: Ids and titles of the sections every report has ("other" only when some figure needs it).
+SECTION_TITLES = {
+    "summary": "Study summary", "qc": "Quality control of the RNA-seq samples",
+    "ifn": "Type I interferon scores", "cytokines": "Cytokines",
+    "de": "Differential expression and gene-set enrichment", "clinical": "Clinical response",
+    "linking": "Linking biomarkers to clinical response", "methods": "Methods and provenance",
+    "other": "Other figures",
+}
+
+#: The section builders, in report order, by section id.
+SECTIONS: tuple[tuple[str, Callable[[RunTree, dict[str, list[Path]]], Section | None]], ...] = (
+    ("summary", study_section), ("qc", qc_section), ("ifn", ifn_section), ("cytokines", cytokine_section),
+    ("de", de_section), ("clinical", clinical_section), ("linking", linking_section),
+    ("methods", methods_section), ("other", other_section),
+)
