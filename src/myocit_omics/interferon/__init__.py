@@ -1,0 +1,1 @@
+"""Type I IFN scores: kernels, frozen references, the public ``score_ifn`` API."""

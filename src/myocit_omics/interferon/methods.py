@@ -247,7 +247,7 @@ def score_genes_controls(
 
 
 def score_genes(log: np.ndarray, set_columns: np.ndarray, control_columns: np.ndarray) -> np.ndarray:
-    """scanpy's module score: mean of the set's genes minus mean of the control genes.
+    """Scanpy's module score: mean of the set's genes minus mean of the control genes.
 
     Parameters
     ----------

@@ -1,0 +1,1 @@
+"""Expression QC, frozen normalisation and the expression step of the trial analysis."""
