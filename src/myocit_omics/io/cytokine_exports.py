@@ -1,0 +1,524 @@
+"""Cytokine instrument exports: one common form, a format dispatcher, and the plate map.
+
+Every reader (:mod:`myocit_omics.io.xponent`, :mod:`~myocit_omics.io.msd`,
+:mod:`~myocit_omics.io.olink`, :mod:`~myocit_omics.io.generic_long`) returns a
+:class:`CytokineExport`. Its ``values`` table has one row per well (or sample) and
+analyte, with the columns of :data:`VALUE_COLUMNS`:
+
+``plate_id``
+    Plate as the export names it (xPONENT: ``Batch`` plus the plate number when a file
+    holds several plates; MSD: the ``Plate_<barcode>`` line; Olink: ``PlateID``).
+``well``
+    Well as ``A1`` .. ``P24`` (leading zeros removed: MSD's ``A01`` becomes ``A1``).
+``location``
+    The export's own well label (``1(1,A1)``), kept for messages.
+``sample``
+    Sample name as written in the export (xPONENT ``Sample``, MSD ``Sample``, Olink ``SampleID``).
+``role``
+    ``standard``, ``background``, ``control`` or ``sample``, inferred from the export
+    (names such as ``Standard3``, ``Background0``, MSD ``S001``/``B``/``C``, Olink
+    ``Sample_Type``); a plate map overrides it (and adds ``bridge``).
+``analyte``
+    Analyte name as the export writes it.
+``raw``
+    The instrument's reported value, as a string, untouched (xPONENT ``Result`` when the
+    export has it, else the MFI; MSD ``Calc. Concentration``; Olink ``NPX``).
+``signal``
+    The measured signal as a number (xPONENT ``Net MFI``, else ``Median``; MSD
+    ``Adjusted Signal``/``Signal``; Olink ``NPX``; NaN for the generic CSV).
+``instrument_value``
+    The instrument's own concentration (or NPX) as a number; NaN when the instrument
+    reported none or only an out-of-range bound (``< 0.1``).
+``instrument_flag``
+    Normalised instrument marker: ``""`` none, ``oor_low``/``oor_high`` (xPONENT ``<``/``>``,
+    MSD below/above fit curve range), ``below_detection``/``above_detection`` (MSD),
+    ``extrapolated``, ``qc_warning`` (Olink), or the generic CSV's flag.
+``unit``, ``dilution_factor``, ``bead_count``, ``cv_pct``
+    As exported (``cv_pct``: the instrument's replicate %CV).
+``expected_conc``
+    Expected concentration of a standard or control well, else NaN.
+``lloq``, ``uloq``
+    Limits the export states (Olink ``LOD``, generic CSV), else NaN.
+
+Bad input raises :class:`~myocit_omics.errors.InputError` (one problem) or
+:class:`~myocit_omics.errors.ValidationFailed` (several), naming the file, the block,
+the well and the value. Problems that do not stop reading (standards that are not a
+clean dilution series, a missing checksum trailer) are kept in ``problems`` with
+``severity="warning"`` and flag the analyte downstream.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from myocit_omics.errors import InputError, Problem, ValidationFailed
+
+#: Columns of :attr:`CytokineExport.values`, in order.
+VALUE_COLUMNS: tuple[str, ...] = (
+    "plate_id", "well", "location", "sample", "role", "analyte", "raw", "signal",
+    "instrument_value", "instrument_flag", "unit", "dilution_factor", "bead_count",
+    "cv_pct", "expected_conc", "lloq", "uloq",
+)
+
+#: Platforms ``read_export`` knows.
+PLATFORMS: tuple[str, ...] = ("xponent", "msd", "olink", "generic")
+
+#: Roles a plate map may give a well.
+PLATE_MAP_ROLES: tuple[str, ...] = ("sample", "bridge", "standard", "background", "control")
+
+#: Columns of a plate map (``plate_map.csv``, docs/contracts.md section 2.4).
+PLATE_MAP_COLUMNS: tuple[str, ...] = (
+    "plate_id", "well", "sample_id", "patient_id", "visit", "role", "dilution_factor",
+)
+
+_WELL = re.compile(r"^([A-Pa-p])0*(\d{1,2})$")
+_MISSING_STRINGS = {"", "nan", "na", "n/a", "none", "null", "-", "--", "---"}
+
+
+@dataclass
+class CytokineExport:
+    """One instrument export in the common form.
+
+    Attributes
+    ----------
+    path
+        The file read.
+    platform
+        One of :data:`PLATFORMS`.
+    fmt
+        The exact layout, e.g. ``xponent-csv``, ``intelliflex-flat``, ``msd-workbench-csv``,
+        ``olink-explore-long``, ``olink-target96-wide``, ``generic-long``.
+    scale
+        ``mfi`` (signals that need a standard curve), ``concentration`` (the instrument
+        reports concentrations), or ``npx`` (Olink, already log2 and relative).
+    values
+        One row per well and analyte, columns :data:`VALUE_COLUMNS`.
+    analytes
+        One row per analyte: ``analyte`` plus what the export says about it (``unit``,
+        ``bead_id``, ``analysis_type``, curve coefficients, ``r2``, Olink ids ...).
+    standards
+        Expected concentrations: ``analyte``, ``standard`` (reagent or sample name),
+        ``expected_conc``, ``kind`` (``standard`` or ``control``).
+    metadata
+        Header key/values as written (``Date`` parsed into ``date_iso`` when unambiguous).
+    blocks
+        Every block of the export as rows of strings (xPONENT ``DataType:`` blocks by name).
+    messages
+        The instrument's warnings and errors: ``well``, ``status``, ``message``.
+    problems
+        Non-fatal problems found while reading (``severity="warning"``).
+    """
+
+    path: Path
+    platform: str
+    fmt: str
+    scale: str
+    values: pd.DataFrame
+    analytes: pd.DataFrame
+    standards: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, list[list[str]]] = field(default_factory=dict)
+    messages: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["well", "status", "message"])
+    )
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def analyte_names(self) -> list[str]:
+        """Analytes in export order."""
+        return list(dict.fromkeys(self.values["analyte"]))
+
+    @property
+    def plate_ids(self) -> list[str]:
+        """Plates in export order."""
+        return list(dict.fromkeys(self.values["plate_id"]))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def empty_values() -> pd.DataFrame:
+    """Return an empty values table with the :data:`VALUE_COLUMNS`."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in VALUE_COLUMNS})
+
+
+def finish_values(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Build the values table from row dicts, filling absent columns and fixing dtypes."""
+    df = pd.DataFrame(rows) if rows else empty_values()
+    for col in VALUE_COLUMNS:
+        if col not in df.columns:
+            df[col] = np.nan
+    df = df[list(VALUE_COLUMNS)].copy()
+    for col in ("signal", "instrument_value", "dilution_factor", "bead_count", "cv_pct",
+                "expected_conc", "lloq", "uloq"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    for col in ("plate_id", "well", "location", "sample", "role", "analyte", "raw",
+                "instrument_flag", "unit"):
+        df[col] = df[col].where(df[col].notna(), "").astype(str)
+    return df.reset_index(drop=True)
+
+
+def is_missing_text(text: Any) -> bool:
+    """Return True for empty cells and the usual spellings of 'no value'."""
+    if text is None:
+        return True
+    if isinstance(text, float) and math.isnan(text):
+        return True
+    return str(text).strip().lower() in _MISSING_STRINGS
+
+
+def parse_number(
+    text: Any, *, file: str, where: str, column: str | None = None, row: int | None = None,
+    decimal_comma: bool = False,
+) -> float:
+    """Parse one numeric cell; NaN for an empty or 'NaN' cell.
+
+    Parameters
+    ----------
+    text
+        The cell.
+    file, where, column, row
+        Where the cell is, for the message (``where`` names the block and well).
+    decimal_comma
+        Accept ``1,5`` as 1.5 (semicolon-separated exports from comma-decimal locales).
+
+    Returns
+    -------
+    float
+        The number, or NaN.
+
+    Raises
+    ------
+    InputError
+        If the cell holds text that is not a number.
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    if is_missing_text(text):
+        return float("nan")
+    s = str(text).strip()
+    if decimal_comma and "," in s and "." not in s:
+        s = s.replace(",", ".")
+    try:
+        return float(s)
+    except ValueError:
+        raise InputError(
+            f"{where}: not a number", file=file, row=row, column=column, value=str(text),
+            expected="a number, empty, or NaN", rule="cytokine.number",
+        ) from None
+
+
+def normalise_well(text: Any) -> str | None:
+    """Return a well as ``A1`` (``A01`` -> ``A1``), or None if it is not a well name."""
+    if text is None:
+        return None
+    m = _WELL.match(str(text).strip())
+    if not m:
+        return None
+    return f"{m.group(1).upper()}{int(m.group(2))}"
+
+
+def infer_role(name: str) -> str:
+    """Infer a well's role from its sample name (xPONENT/MSD defaults).
+
+    ``Standard3``/``S003``/``Std 3`` -> standard; ``Background0``/``Blank``/``B``/``B01`` ->
+    background; ``Control1``/``C01`` -> control; anything else -> sample.
+    """
+    s = str(name).strip()
+    if re.match(r"^(standard|std|cal(ibrator)?)[ _-]?\d*$", s, re.I) or re.match(r"^S\d*$", s):
+        return "standard"
+    if re.match(r"^(background|blank|bkg|bg)[ _-]?\d*$", s, re.I) or re.match(r"^B\d*$", s):
+        return "background"
+    if re.match(r"^(control|ctrl|qc)[ _-]?\d*$", s, re.I) or re.match(r"^C\d+$", s):
+        return "control"
+    return "sample"
+
+
+def parse_export_date(text: str) -> tuple[str | None, str]:
+    """Parse an export date written month-first, day-first or ISO, never guessing.
+
+    Returns
+    -------
+    tuple
+        (ISO date or None, convention): convention is ``iso``, ``month_first``,
+        ``day_first``, ``ambiguous`` or ``unparsed``.
+    """
+    s = str(text).strip()
+    m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})", s)
+    if m:
+        return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}-{int(m.group(3)):02d}", "iso"
+    m = re.match(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})", s)
+    if not m:
+        return None, "unparsed"
+    a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if a > 12 >= b:
+        return f"{y:04d}-{b:02d}-{a:02d}", "day_first"
+    if b > 12 >= a:
+        return f"{y:04d}-{a:02d}-{b:02d}", "month_first"
+    if a == b:
+        return f"{y:04d}-{a:02d}-{b:02d}", "ambiguous"
+    return None, "ambiguous"
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """Read a text export: UTF-8 (with or without BOM), else Latin-1; return (text, encoding)."""
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def xlsx_rows(path: Path, sheet: str | None = None) -> dict[str, list[list[Any]]]:
+    """Return the rows (values only) of every sheet, or of ``sheet``, of a workbook.
+
+    Raises
+    ------
+    InputError
+        If the file is not a readable xlsx workbook.
+    """
+    import warnings
+    import zipfile
+
+    import openpyxl
+
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about styles/extensions it does not know; irrelevant to values.
+            warnings.simplefilter("ignore", UserWarning)
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise InputError(f"not a readable xlsx workbook: {exc}", file=str(path),
+                         rule="cytokine.xlsx", expected="an .xlsx file") from None
+    try:
+        names = [sheet] if sheet is not None else wb.sheetnames
+        return {n: [list(r) for r in wb[n].iter_rows(values_only=True)] for n in names}
+    finally:
+        wb.close()
+
+
+def xlsx_first_cells(path: Path) -> list[str]:
+    """Return sheet names and the first-column cells of the first rows of every sheet."""
+    out: list[str] = []
+    for name, rows in xlsx_rows(path).items():
+        out.append(name)
+        out += [str(r[0]).strip() for r in rows[:12] if r and r[0] is not None]
+    return out
+
+
+# --------------------------------------------------------------------------- dispatcher
+
+
+def detect_platform(path: str | Path) -> str:
+    """Guess the platform of an export from its name and first lines.
+
+    Raises
+    ------
+    InputError
+        If the file is not one of the supported formats.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return "olink"
+    if suffix in (".xlsx", ".xlsm"):
+        cells = xlsx_first_cells(path)
+        if any(c.startswith("Plate_") for c in cells) or "Workbench data" in cells:
+            return "msd"
+        if {"NPX Data", "OlinkID"} & set(cells) or any("Quantified" in c for c in cells):
+            return "olink"
+        raise InputError(
+            "Excel file is neither an MSD Discovery Workbench export nor an Olink NPX workbook",
+            file=str(path), value=", ".join(cells[:6]), rule="cytokine.format",
+            expected="a sheet 'Workbench data' (MSD) or rows 'NPX Data'/'OlinkID' (Olink Target 96)",
+        )
+    text, _ = read_text(path)
+    lines = [ln for ln in text.splitlines()[:60] if ln.strip().strip(",;")]
+    head = "\n".join(lines[:30])
+    first = lines[0] if lines else ""
+    if re.match(r'^"?Program"?[,;]"?xPONENT', first) or "DataType:" in head:
+        return "xponent"
+    if "WELL LOCATION" in first and "INSTRUMENT TYPE" in first:
+        return "xponent"
+    if first.startswith("Plate_") or re.search(r"^Sample,Assay,Well", head, re.M):
+        return "msd"
+    if "OlinkID" in first and "NPX" in first:
+        return "olink"
+    low = first.lower().replace(";", ",").replace("\t", ",")
+    if {"sample_id", "analyte", "value"} <= {c.strip().strip('"') for c in low.split(",")}:
+        return "generic"
+    raise InputError(
+        "cannot tell which instrument wrote this file", file=str(path), row=1, value=first[:80],
+        rule="cytokine.format",
+        expected="an xPONENT CSV ('Program,xPONENT' first line), an MSD Workbench export "
+        "('Plate_<barcode>'), an Olink NPX file (OlinkID, NPX columns) or the generic long CSV "
+        "(sample_id, analyte, value, ...)",
+        fix="pass --platform / set `platform` in manifest.yaml, or convert to the generic long CSV "
+        "(docs/cytokine_generic_csv.md)",
+    )
+
+
+def read_export(path: str | Path, *, platform: str | None = None) -> CytokineExport:
+    """Read any supported cytokine export into the common form.
+
+    Parameters
+    ----------
+    path
+        The export: xPONENT CSV (3.x/4.x, also INTELLIFLEX flat CSV), MSD Discovery
+        Workbench CSV/xlsx, Olink NPX (Explore long CSV, delivery zip, Target 96 xlsx)
+        or the generic long CSV.
+    platform
+        ``xponent``, ``msd``, ``olink`` or ``generic``; detected when None.
+
+    Returns
+    -------
+    CytokineExport
+        The export in the common form.
+
+    Raises
+    ------
+    InputError, ValidationFailed
+        On a missing, unknown or malformed file, naming block, well and value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("export file not found", file=str(path), rule="cytokine.missing",
+                         expected="an existing instrument export")
+    if platform is None or platform == "":
+        platform = detect_platform(path)
+    platform = str(platform).lower()
+    if platform in ("luminex", "intelliflex"):
+        platform = "xponent"
+    if platform == "simoa":
+        platform = "generic"
+    if platform == "xponent":
+        from myocit_omics.io.xponent import read_xponent
+
+        return read_xponent(path)
+    if platform == "msd":
+        from myocit_omics.io.msd import read_msd
+
+        return read_msd(path)
+    if platform == "olink":
+        from myocit_omics.io.olink import read_olink
+
+        return read_olink(path)
+    if platform == "generic":
+        from myocit_omics.io.generic_long import read_generic_long
+
+        return read_generic_long(path)
+    raise InputError("unknown cytokine platform", file=str(path), value=platform,
+                     expected=f"one of {', '.join(PLATFORMS)}", rule="cytokine.platform")
+
+
+# --------------------------------------------------------------------------- plate map
+
+
+def read_plate_map(path: str | Path) -> pd.DataFrame:
+    """Read and validate a plate map (``plate_map.csv``).
+
+    Columns (docs/contracts.md 2.4): plate_id, well, sample_id, patient_id, visit, role
+    (``sample``, ``bridge``, ``standard``, ``background``, ``control``), dilution_factor.
+    ``well`` may be empty for platforms without wells (generic CSV rows are then linked by
+    ``sample_id``); ``patient_id``/``visit`` may be empty for standards, backgrounds,
+    controls and pooled bridge material; an empty ``dilution_factor`` means 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The plate map, wells normalised (``A01`` -> ``A1``), ``dilution_factor`` float.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable.
+    ValidationFailed
+        With every bad cell (file, row, column, value, expected).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("plate map not found", file=str(path), rule="plate_map.missing",
+                         expected="plate_map.csv")
+    text, _ = read_text(path)
+    first = text.splitlines()[0] if text else ""
+    sep = ";" if first.count(";") > first.count(",") else ("\t" if "\t" in first else ",")
+    import io
+
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"cannot read the plate map: {exc}", file=str(path),
+                         rule="plate_map.parse") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in PLATE_MAP_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"plate map lacks column(s) {', '.join(missing)}", file=str(path), row=1,
+            value=", ".join(df.columns), expected=", ".join(PLATE_MAP_COLUMNS),
+            rule="plate_map.columns",
+        )
+    problems: list[Problem] = []
+    f = str(path)
+    wells: list[str] = []
+    dils: list[float] = []
+    for i, rec in enumerate(df.to_dict("records")):
+        row = i + 2
+        for col in ("plate_id", "sample_id"):
+            if not str(rec[col]).strip() and not (col == "sample_id" and rec["role"].strip() in
+                                                  ("background", "standard")):
+                problems.append(Problem(file=f, row=row, column=col, value=rec[col],
+                                        message=f"{col} is empty", expected="a non-empty id",
+                                        rule="plate_map.empty"))
+        w = str(rec["well"]).strip()
+        nw = normalise_well(w) if w else ""
+        if nw is None:
+            problems.append(Problem(file=f, row=row, column="well", value=w, message="not a well name",
+                                    expected="a well such as A1 or A01 (rows A-P, columns 1-24)",
+                                    rule="plate_map.well"))
+            nw = w
+        wells.append(nw)
+        role = str(rec["role"]).strip()
+        if role not in PLATE_MAP_ROLES:
+            problems.append(Problem(file=f, row=row, column="role", value=role, message="unknown role",
+                                    expected=f"one of {', '.join(PLATE_MAP_ROLES)}",
+                                    rule="plate_map.role"))
+        if role in ("sample",) and not (str(rec["patient_id"]).strip() and str(rec["visit"]).strip()):
+            problems.append(Problem(file=f, row=row, column="patient_id/visit",
+                                    value=f"{rec['patient_id']!s}/{rec['visit']!s}",
+                                    message="a patient sample needs patient_id and visit",
+                                    expected="e.g. MYO-01 and W0", rule="plate_map.patient"))
+        d = str(rec["dilution_factor"]).strip()
+        try:
+            dv = float(d) if d else 1.0
+            if not (dv > 0) or math.isinf(dv):
+                raise ValueError
+        except ValueError:
+            problems.append(Problem(file=f, row=row, column="dilution_factor", value=d,
+                                    message="not a positive number",
+                                    expected="a dilution factor > 0 (e.g. 2), or empty for 1",
+                                    rule="plate_map.dilution"))
+            dv = float("nan")
+        dils.append(dv)
+    df["well"] = wells
+    df["dilution_factor"] = dils
+    for col in ("plate_id", "sample_id", "patient_id", "visit", "role"):
+        df[col] = df[col].astype(str).str.strip()
+    with_well = df[df["well"] != ""]
+    dup = with_well.duplicated(["plate_id", "well"], keep="first")
+    for idx in with_well.index[dup]:
+        problems.append(Problem(file=f, row=int(idx) + 2, column="well",
+                                value=f"{df.at[idx, 'plate_id']} {df.at[idx, 'well']}",
+                                message="the same plate and well appear twice",
+                                expected="one row per plate and well", rule="plate_map.duplicate"))
+    if problems:
+        raise ValidationFailed(problems, context=f)
+    return df
