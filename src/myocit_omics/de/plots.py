@@ -1,0 +1,108 @@
+"""Volcano and MA plots of one DE result (matplotlib, saved atomically)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from myocit_omics.results import save_figure
+
+_UP, _DOWN, _NS = "#b2182b", "#2166ac", "#bdbdbd"
+
+
+def _colours(results: pd.DataFrame, alpha: float) -> np.ndarray:
+    sig = results["padj"].to_numpy(float) < alpha
+    lfc = results["log2_fc"].to_numpy(float)
+    return np.where(sig & (lfc > 0), _UP, np.where(sig & (lfc < 0), _DOWN, _NS))
+
+
+def _label_top(ax: object, results: pd.DataFrame, x: pd.Series, y: pd.Series, n: int,
+               highlight: Iterable[str]) -> None:
+    ranked = results.assign(_x=x, _y=y).dropna(subset=["_x", "_y", "padj"]).sort_values("padj")
+    names = list(ranked["gene_name"].astype(str).head(n))
+    extra = [g for g in highlight if g in set(ranked["gene_name"].astype(str))]
+    for g in dict.fromkeys(names + extra):
+        row = ranked[ranked["gene_name"].astype(str) == g].iloc[0]
+        ax.annotate(g, (row["_x"], row["_y"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+
+
+def volcano_plot(
+    results: pd.DataFrame,
+    path: str | Path,
+    *,
+    title: str,
+    alpha: float = 0.05,
+    n_labels: int = 10,
+    highlight: Iterable[str] = (),
+) -> Path:
+    """Draw log2 fold change against -log10 p-value; significant genes coloured by direction.
+
+    Parameters
+    ----------
+    results
+        A DE table (project schema).
+    path
+        Output image.
+    title
+        Plot title (the contrast).
+    alpha
+        ``padj`` threshold for colouring.
+    n_labels
+        Label this many genes with the smallest ``padj``.
+    highlight
+        Gene symbols to label as well (e.g. the IFN genes).
+
+    Returns
+    -------
+    Path
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    p = results["p_value"].astype(float).clip(lower=np.finfo(float).tiny)
+    y = -np.log10(p)
+    x = results["log2_fc"].astype(float)
+    ax.scatter(x, y, c=_colours(results, alpha), s=6, linewidths=0, rasterized=True)
+    n_up = int(((results["padj"] < alpha) & (x > 0)).sum())
+    n_down = int(((results["padj"] < alpha) & (x < 0)).sum())
+    _label_top(ax, results, x, y, n_labels, highlight)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("log2 fold change")
+    ax.set_ylabel("-log10 p-value")
+    ax.set_title(f"{title}: {n_up} up, {n_down} down (padj < {alpha:g})")
+    return save_figure(fig, path)
+
+
+def ma_plot(results: pd.DataFrame, path: str | Path, *, title: str, alpha: float = 0.05) -> Path:
+    """Draw mean expression (log10 base mean) against log2 fold change.
+
+    Parameters
+    ----------
+    results
+        A DE table (project schema).
+    path
+        Output image.
+    title
+        Plot title (the contrast).
+    alpha
+        ``padj`` threshold for colouring.
+
+    Returns
+    -------
+    Path
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    keep = results["base_mean"].astype(float) > 0
+    res = results[keep]
+    ax.scatter(np.log10(res["base_mean"].astype(float)), res["log2_fc"].astype(float),
+               c=_colours(res, alpha), s=6, linewidths=0, rasterized=True)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel("log10 mean of normalised counts")
+    ax.set_ylabel("log2 fold change")
+    ax.set_title(title)
+    return save_figure(fig, path)
