@@ -127,6 +127,18 @@ def _read_raw(path: Path) -> pd.DataFrame:
                          rule="clinical.unreadable") from None
 
 
+def row_numbers(raw: pd.DataFrame) -> list[int]:
+    """Spreadsheet row numbers of a raw table's rows.
+
+    :func:`myocit_omics.io.tables.read_table` indexes rows by the number a spreadsheet shows;
+    a plain ``pandas.read_csv`` table (index 0, 1, ...) gets ``index + 2`` (header = row 1).
+    """
+    idx = raw.index
+    if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
+        return [int(i) + 2 for i in idx]
+    return [int(i) for i in idx]
+
+
 def parse_core_set(raw: pd.DataFrame, *, file: str = "core_set.csv",
                    config: StudyConfig | None = None) -> pd.DataFrame:
     """Check a raw core-set table (all strings) and return it typed.
@@ -154,6 +166,8 @@ def parse_core_set(raw: pd.DataFrame, *, file: str = "core_set.csv",
         values outside the scale, duplicate patient/visit rows.
     """
     raw = raw.rename(columns=lambda c: str(c).strip().lower())
+    rows = row_numbers(raw)
+    raw = raw.reset_index(drop=True)
     problems: list[Problem] = []
     for col in ("patient_id", "visit"):
         if col not in raw.columns:
@@ -164,7 +178,7 @@ def parse_core_set(raw: pd.DataFrame, *, file: str = "core_set.csv",
     out = pd.DataFrame({"patient_id": raw["patient_id"].astype(str).str.strip(),
                         "visit": raw["visit"].astype(str).str.strip()})
     for i, (pid, visit) in enumerate(zip(out["patient_id"], out["visit"], strict=True)):
-        row = i + 2
+        row = rows[i]
         if config is not None and not config.is_valid_patient(pid):
             problems.append(Problem(file=file, row=row, column="patient_id", value=pid,
                                     message="unknown patient id",
@@ -190,12 +204,12 @@ def parse_core_set(raw: pd.DataFrame, *, file: str = "core_set.csv",
             try:
                 value = float(text)
             except ValueError:
-                problems.append(Problem(file=file, row=i + 2, column=name, value=cell,
+                problems.append(Problem(file=file, row=rows[i], column=name, value=cell,
                                         message="not a number", expected="a number, or an empty cell "
                                         "when not measured", rule="clinical.number"))
                 continue
             if not math.isfinite(value):
-                problems.append(Problem(file=file, row=i + 2, column=name, value=cell,
+                problems.append(Problem(file=file, row=rows[i], column=name, value=cell,
                                         message="not a finite number", expected="a finite number",
                                         rule="clinical.number"))
                 continue
@@ -203,7 +217,7 @@ def parse_core_set(raw: pd.DataFrame, *, file: str = "core_set.csv",
             high_bad = measure.high is not None and value > measure.high
             if low_bad or high_bad:
                 rng = f"{measure.low:g} to {measure.high:g}" if measure.bounded else f">= {measure.low:g}"
-                problems.append(Problem(file=file, row=i + 2, column=name, value=cell,
+                problems.append(Problem(file=file, row=rows[i], column=name, value=cell,
                                         message="outside the scale", expected=f"a value {rng}",
                                         rule=f"range.{name}"))
                 continue
@@ -211,7 +225,7 @@ def parse_core_set(raw: pd.DataFrame, *, file: str = "core_set.csv",
         out[name] = values
     dup = out.duplicated(["patient_id", "visit"], keep="first")
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(file=file, row=int(i) + 2, column="visit",
+        problems.append(Problem(file=file, row=rows[int(i)], column="visit",
                                 value=f"{out.at[i, 'patient_id']} {out.at[i, 'visit']}",
                                 message="patient and visit appear twice",
                                 expected="one row per patient and visit", rule="clinical.duplicate"))
@@ -266,6 +280,8 @@ def read_patients(path: str | Path | None) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     path = Path(path)
     raw = _read_raw(path).rename(columns=lambda c: str(c).strip().lower())
+    rows = row_numbers(raw)
+    raw = raw.reset_index(drop=True)
     problems: list[Problem] = []
     if "patient_id" not in raw.columns:
         raise ValidationFailed([Problem(file=str(path), column="patient_id", rule="clinical.column",
@@ -283,12 +299,12 @@ def read_patients(path: str | Path | None) -> pd.DataFrame:
                 try:
                     vals[i] = float(cell)
                 except ValueError:
-                    problems.append(Problem(file=str(path), row=i + 2, column=col, value=cell,
+                    problems.append(Problem(file=str(path), row=rows[i], column=col, value=cell,
                                             message="not a number", expected="a number",
                                             rule="clinical.number"))
         out[col] = vals
     for i in np.flatnonzero(out.duplicated("patient_id").to_numpy()):
-        problems.append(Problem(file=str(path), row=int(i) + 2, column="patient_id",
+        problems.append(Problem(file=str(path), row=rows[int(i)], column="patient_id",
                                 value=out.at[i, "patient_id"], message="patient appears twice",
                                 expected="one row per patient", rule="clinical.duplicate"))
     if problems:

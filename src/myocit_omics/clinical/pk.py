@@ -13,9 +13,10 @@ scale. First a naive-pooled population fit of (CL, V, ka) over every quantified 
 per patient, CL is re-estimated with V and ka fixed at the population values (sparse data
 cannot carry three parameters per child). The formula also holds for a sample taken after a
 missed dose (time since the last dose > tau), so such samples are kept. Exposure is
-AUC_tau = 1000 * D / CL (ng.h/mL) and C_trough = C(tau). Where the data do not allow a fit, the model columns are NA and ``method``
-says why. Samples below the LLOQ are left out of the fit (M1) and enter ``c_obs_mean`` as
-``blq_substitution`` says. No PK value is hard-coded; the starting values only seed the fit.
+AUC_tau = 1000 * D / CL (ng.h/mL) and C_trough = C(tau). Where the data do not allow a fit,
+the model columns are NA and ``method`` says why. Samples below the LLOQ are left out of the
+fit (M1) and enter ``c_obs_mean`` as ``blq_substitution`` says.
+No PK value is hard-coded; the starting values only seed the fit.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from myocit_omics.clinical.core_set import _MISSING_TOKENS, _read_raw
+from myocit_omics.clinical.core_set import _MISSING_TOKENS, _read_raw, row_numbers
 from myocit_omics.errors import InputError, Problem, ValidationFailed
 
 PK_COLUMNS = ("sample_id", "patient_id", "visit", "dose_mg", "time_since_dose_h",
@@ -111,6 +112,8 @@ def read_pk(path: str | Path) -> pd.DataFrame:
 
 def parse_pk(raw: pd.DataFrame, *, file: str = "pk.csv") -> pd.DataFrame:
     """Check a raw PK table (strings) and return it typed (see :func:`read_pk`)."""
+    rows = row_numbers(raw)
+    raw = raw.reset_index(drop=True)
     problems = [Problem(file=file, column=c, message="required column is missing",
                         expected=f"a header with {c!r}", rule="pk.column")
                 for c in ("patient_id", "dose_mg", "concentration_ng_ml") if c not in raw.columns]
@@ -133,11 +136,11 @@ def parse_pk(raw: pd.DataFrame, *, file: str = "pk.csv") -> pd.DataFrame:
                     v = float(text)
                 except ValueError:
                     wanted = "a number or BLQ" if col == "concentration_ng_ml" else "a number"
-                    problems.append(Problem(file=file, row=i + 2, column=col, value=cell,
+                    problems.append(Problem(file=file, row=rows[i], column=col, value=cell,
                                             message="not a number", expected=wanted, rule="pk.number"))
                     continue
                 if not math.isfinite(v) or v < 0:
-                    problems.append(Problem(file=file, row=i + 2, column=col, value=cell,
+                    problems.append(Problem(file=file, row=rows[i], column=col, value=cell,
                                             message="negative or not finite", expected="a number >= 0",
                                             rule="pk.range"))
                     continue

@@ -1,0 +1,85 @@
+"""Linear mixed model of an IFN score over visits with corticosteroid dose (statsmodels MixedLM).
+
+``score ~ C(visit, Treatment(reference)) + prednisone_mg_kg_day``, random intercept per patient,
+REML. At n = 16 this is the most the data carry (domain notes 5: one or two covariates).
+Observations without a dose are left out and counted in the note; fitting warnings
+(convergence, a random-effect variance on the boundary) are caught and written into the note.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+
+from myocit_omics.clinical.core_set import visit_sort_key
+
+METHOD = "MixedLM (REML): score ~ visit + prednisone_mg_kg_day, random intercept per patient"
+
+
+def _na_row(term: str, n: int, note: str) -> dict[str, Any]:
+    return {"term": term, "n": n, "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+            "p_value": math.nan, "method": METHOD, "note": note}
+
+
+def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: str = "prednisone_mg_kg_day",
+                    value: str = "score") -> list[dict[str, Any]]:
+    """Fit the mixed model to one IFN score and return one row per fixed effect.
+
+    Parameters
+    ----------
+    data
+        ``patient_id``, ``visit``, ``value`` and ``dose`` columns, one row per sample.
+    reference_visit
+        Visit the visit effects are contrasted with.
+    dose
+        Corticosteroid dose column (mg/kg/day).
+    value
+        Score column.
+
+    Returns
+    -------
+    list[dict]
+        Rows with ``term`` (``visit W4`` ..., ``prednisone_mg_kg_day``), ``n`` (observations
+        used), ``estimate``, ``ci_low``, ``ci_high``, ``p_value``, ``method``, ``note`` (patients,
+        left-out observations, warnings). A model that cannot be fitted gives one NA row saying why.
+    """
+    df = data[["patient_id", "visit", value, dose]].copy()
+    n_all = len(df)
+    df = df[np.isfinite(df[value].astype(float)) & np.isfinite(df[dose].astype(float))]
+    dropped = n_all - len(df)
+    notes = [f"{df['patient_id'].nunique()} patients"]
+    if dropped:
+        notes.append(f"{dropped} observation(s) without score or dose left out")
+    visits = sorted(df["visit"].unique(), key=visit_sort_key)
+    if reference_visit not in visits or len(visits) < 2 or df["patient_id"].nunique() < 3:
+        return [_na_row("model", len(df), "; ".join(
+            [*notes, f"needs >= 3 patients and >= 2 visits including {reference_visit}"]))]
+    df = df.rename(columns={value: "score_", dose: "dose_"})
+    df["visit"] = pd.Categorical(df["visit"], categories=visits)
+    formula = f"score_ ~ C(visit, Treatment(reference='{reference_visit}')) + dose_"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = smf.mixedlm(formula, df, groups=df["patient_id"]).fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            return [_na_row("model", len(df), "; ".join([*notes, f"model could not be fitted: {exc}"]))]
+    msgs = sorted({str(w.message).split("\n")[0] for w in caught})
+    if msgs:
+        notes.append("warnings: " + " | ".join(msgs))
+    ci = fit.conf_int()
+    rows = []
+    for name in fit.fe_params.index:
+        if name == "Intercept":
+            continue
+        m = re.search(r"\[T\.(.+)\]$", name)
+        term = f"visit {m.group(1)} vs {reference_visit}" if m else (dose if name == "dose_" else name)
+        rows.append({"term": term, "n": int(fit.nobs), "estimate": float(fit.fe_params[name]),
+                     "ci_low": float(ci.loc[name, 0]), "ci_high": float(ci.loc[name, 1]),
+                     "p_value": float(fit.pvalues[name]), "method": METHOD, "note": "; ".join(notes)})
+    return rows
