@@ -7,8 +7,8 @@ Formats (``fmt``; detected when not given):
     Salmon estimates are not integers: they are rounded by the rounding policy.
 ``featurecounts``
     featureCounts output: a ``# Program:featureCounts`` comment line, then ``Geneid Chr Start
-    End Strand Length`` and one column per BAM file (named by the BAM file name without
-    folder and ``.bam``).
+    End Strand Length`` and one column per BAM file (named as in the file, i.e. the BAM path;
+    :func:`column_aliases` also accepts the BAM file name without folder and suffix).
 ``htseq``
     A folder of per-sample htseq-count files (two columns, no header; sample = file name
     without extension); the ``__no_feature`` ... rows are kept apart in ``special_rows``.
@@ -153,7 +153,7 @@ def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingP
         ids = table["Geneid"].astype(str)
         names = ids
         sample_cols = cols[len(_FC_ANNOT):]
-        rename = {c: _bam_name(c) for c in sample_cols}
+        rename = {c: c for c in sample_cols}
     else:
         first = cols[0]
         if fmt == "nfcore" and [c.lower() for c in cols[:2]] != ["gene_id", "gene_name"]:
@@ -182,6 +182,19 @@ def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingP
     names.index = pd.Index(ids.to_numpy(), name="gene_id")
     return CountMatrix(counts=counts, gene_names=names.rename("gene_name"), fmt=fmt, rounding=rounded,
                        special_rows=special_rows, source=dict(table.attrs.get("source", {})))
+
+
+def column_aliases(matrix: CountMatrix) -> dict[str, str]:
+    """Return name -> matrix column: every column, and for featureCounts also its short BAM name.
+
+    A sample sheet may name a featureCounts column by the full BAM path as written in the file
+    (``star/LIB2-001.Aligned.sortedByCoord.out.bam``) or by the short name (``LIB2-001``).
+    """
+    out = {c: c for c in matrix.samples}
+    if matrix.fmt == "featurecounts":
+        for c in matrix.samples:
+            out.setdefault(_bam_name(c), c)
+    return out
 
 
 def _bam_name(column: str) -> str:

@@ -225,18 +225,21 @@ def normalise_well(text: Any) -> str | None:
     return f"{m.group(1).upper()}{int(m.group(2))}"
 
 
-def infer_role(name: str) -> str:
-    """Infer a well's role from its sample name (xPONENT/MSD defaults).
+def infer_role(name: str, *, short_codes: bool = False) -> str:
+    """Infer a well's role from its sample name.
 
-    ``Standard3``/``S003``/``Std 3`` -> standard; ``Background0``/``Blank``/``B``/``B01`` ->
-    background; ``Control1``/``C01`` -> control; anything else -> sample.
+    ``Standard3``/``Std 3``/``S`` -> standard; ``Background0``/``Blank``/``B`` -> background;
+    ``Control1`` -> control; anything else -> sample. With ``short_codes`` (MSD naming)
+    also ``S001`` -> standard, ``B01`` -> background, ``C01`` -> control.
     """
     s = str(name).strip()
-    if re.match(r"^(standard|std|cal(ibrator)?)[ _-]?\d*$", s, re.I) or re.match(r"^S\d*$", s):
+    if re.match(r"^(standard|std|cal(ibrator)?)[ _-]?\d*$", s, re.I) or s == "S" or (
+            short_codes and re.match(r"^S\d+$", s)):
         return "standard"
-    if re.match(r"^(background|blank|bkg|bg)[ _-]?\d*$", s, re.I) or re.match(r"^B\d*$", s):
+    if re.match(r"^(background|blank|bkg)[ _-]?\d*$", s, re.I) or s == "B" or (
+            short_codes and re.match(r"^B\d+$", s)):
         return "background"
-    if re.match(r"^(control|ctrl|qc)[ _-]?\d*$", s, re.I) or re.match(r"^C\d+$", s):
+    if re.match(r"^(control|ctrl)[ _-]?\d*$", s, re.I) or (short_codes and re.match(r"^C\d+$", s)):
         return "control"
     return "sample"
 

@@ -156,7 +156,7 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
 
         sample = rec["Sample"]
         expected = num("Concentration")
-        role = infer_role(sample)
+        role = infer_role(sample, short_codes=True)
         if role == "sample" and np.isfinite(expected):
             role = "standard"
         sig = num("Adjusted Signal") if "Adjusted Signal" in rec else num("Signal")

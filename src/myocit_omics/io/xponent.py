@@ -308,7 +308,8 @@ class _XponentParser:
         sig = well_blocks[signal_name]
         for loc, rec in base.iterrows():
             sample = rec["Sample"]
-            role = infer_role(sample)
+            role = "standard" if sample in expected else (
+                "control" if sample in control_expected else infer_role(sample))
             plate_id = batch if len(plates) == 1 else f"{batch}-{rec['plate_no']}"
             dfac = float("nan")
             if dil is not None and loc in dil.index:

@@ -2,7 +2,7 @@
 
 WAL journal, a busy timeout (concurrent ingests wait instead of failing), ``synchronous=FULL``.
 Uniqueness is enforced by the database itself: a batch id once, a file once per batch, and
-one active (not superseded) record per ``(kind, sample_id)``. The audit table refuses
+one active (not superseded) record per ``(kind, record_key)``. The audit table refuses
 UPDATE and DELETE (triggers), so the history can only grow.
 """
 
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_sha ON files (sha256);
 CREATE TABLE IF NOT EXISTS samples (
     kind TEXT NOT NULL,
+    record_key TEXT NOT NULL,
     sample_id TEXT NOT NULL,
     batch_id TEXT NOT NULL REFERENCES batches(batch_id),
     patient_id TEXT NOT NULL,
@@ -50,9 +51,9 @@ CREATE TABLE IF NOT EXISTS samples (
     data_sha256 TEXT NOT NULL,
     attrs_json TEXT NOT NULL,
     superseded INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (kind, sample_id, batch_id)
+    PRIMARY KEY (kind, record_key, batch_id)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS samples_active ON samples (kind, sample_id) WHERE superseded = 0;
+CREATE UNIQUE INDEX IF NOT EXISTS samples_active ON samples (kind, record_key) WHERE superseded = 0;
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,

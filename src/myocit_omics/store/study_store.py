@@ -336,8 +336,8 @@ class StudyStore:
                          ) -> tuple[list[SampleRecord], list[SampleRecord], list[Problem]]:
         new, unchanged, problems = [], [], []
         for s in samples:
-            row = con.execute("SELECT batch_id, data_sha256 FROM samples WHERE kind = ? AND sample_id = ? "
-                              "AND superseded = 0", (s.kind, s.sample_id)).fetchone()
+            row = con.execute("SELECT batch_id, data_sha256 FROM samples WHERE kind = ? AND record_key = ? "
+                              "AND superseded = 0", (s.kind, s.key)).fetchone()
             if row is None or row["batch_id"] == superseded:
                 new.append(s)
             elif row["data_sha256"] == s.data_sha256:
@@ -345,8 +345,8 @@ class StudyStore:
             else:
                 name = con.execute("SELECT name FROM batches WHERE batch_id = ?", (row["batch_id"],)).fetchone()[0]
                 problems.append(Problem(
-                    file="manifest.yaml", column="sample_id", value=s.sample_id,
-                    message=f"{s.kind} record {s.sample_id!r} is already stored with different data "
+                    file="manifest.yaml", column="sample_id", value=s.key,
+                    message=f"{s.kind} record {s.key!r} is already stored with different data "
                     f"(batch {name}, {row['batch_id'][:12]})", rule="conflict.sample",
                     expected="new samples, or the same data",
                     fix=f"if this batch replaces {name}, add to manifest.yaml: supersedes: "
@@ -380,9 +380,9 @@ class StudyStore:
                     con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
                                 (hand.batch_id, rel, role, sha, hand.sizes[rel]))
                 for s in new:
-                    con.execute("INSERT INTO samples (kind, sample_id, batch_id, patient_id, visit, data_sha256, "
-                                "attrs_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (s.kind, s.sample_id, hand.batch_id, s.patient_id, s.visit, s.data_sha256,
+                    con.execute("INSERT INTO samples (kind, record_key, sample_id, batch_id, patient_id, visit, "
+                                "data_sha256, attrs_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                (s.kind, s.key, s.sample_id, hand.batch_id, s.patient_id, s.visit, s.data_sha256,
                                  json.dumps(s.attrs, default=str, sort_keys=True)))
                 what = f"stored {m.kind} batch {m.name}: {len(hand.files)} file(s), {len(new)} new record(s)"
                 if unchanged:
@@ -559,10 +559,11 @@ class StudyStore:
     def samples(self, kind: str | None = None, *, include_superseded: bool = False) -> pd.DataFrame:
         """Return every stored sample record as a DataFrame.
 
-        Columns: kind, sample_id, batch_id, batch_name, patient_id, visit, data_sha256,
-        superseded, plus the record's attributes (column, sex, role, seq_batch for RNA-seq).
+        Columns: kind, sample_id, record_key (unique per kind among active records), batch_id,
+        batch_name, patient_id, visit, data_sha256, superseded, plus the record's attributes (column, sex, role, seq_batch for RNA-seq).
         """
-        cols = ["kind", "sample_id", "batch_id", "batch_name", "patient_id", "visit", "data_sha256", "superseded"]
+        cols = ["kind", "sample_id", "record_key", "batch_id", "batch_name", "patient_id", "visit", "data_sha256",
+                "superseded"]
         if not self._has_catalog():
             return pd.DataFrame(columns=cols)
         sql = ("SELECT s.*, b.name AS batch_name FROM samples s JOIN batches b USING (batch_id) WHERE 1=1")
@@ -572,7 +573,7 @@ class StudyStore:
             args.append(kind)
         if not include_superseded:
             sql += " AND s.superseded = 0"
-        sql += " ORDER BY s.kind, s.sample_id"
+        sql += " ORDER BY s.kind, s.record_key"
         with self._db() as con:
             rows = con.execute(sql, args).fetchall()
         records = []

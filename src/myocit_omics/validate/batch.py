@@ -21,7 +21,7 @@ import pandas as pd
 
 from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.counts import CountMatrix, read_counts
+from myocit_omics.io.counts import CountMatrix, column_aliases, read_counts
 from myocit_omics.io.sample_sheet import finish_sample_sheet
 from myocit_omics.io.tables import read_table
 from myocit_omics.validate.identifiers import check_identifiers
@@ -36,8 +36,7 @@ class SampleRecord:
     Attributes
     ----------
     sample_id
-        Unique within ``kind`` across the study (clinical: ``<patient>/<visit>``; patients:
-        the patient id).
+        The sample (clinical: ``<patient>/<visit>``; patients: the patient id).
     kind
         ``rnaseq``, ``cytokine``, ``pk``, ``clinical`` (core-set rows) or ``patient``.
     patient_id, visit
@@ -46,6 +45,9 @@ class SampleRecord:
         Hash of the sample's data: equal hashes mean the same data.
     attrs
         Small extra fields (column in the matrix, sex, role, seq_batch...).
+    key
+        Unique within ``kind`` across the study: the sample id, except for cytokines, where one
+        sample is measured on several plates and platforms: ``<sample_id>@<plate_id>``.
     """
 
     sample_id: str
@@ -54,6 +56,11 @@ class SampleRecord:
     visit: str
     data_sha256: str
     attrs: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.sample_id
 
 
 @dataclass
@@ -182,7 +189,9 @@ def _rnaseq(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> 
                                 what="patient and visit", mask=sheet["role"] == "patient"))
     if matrix is None:
         return
+    aliases = column_aliases(matrix)
     in_matrix = set(matrix.samples)
+    sheet["column"] = [aliases.get(c, c) for c in sheet["column"]]
     in_sheet = set(sheet["column"])
     for row, col, sid in zip(sheet.index, sheet["column"], sheet["sample_id"], strict=True):
         if col not in in_matrix:
@@ -331,11 +340,13 @@ def _cytokine(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -
                                     fix="correct the plate map"))
     if problems:
         return
-    for sid, grp in samples.groupby("sample_id"):
-        rows = [_row_dict(r) for _, r in grp.sort_values(["plate_id", "well"]).iterrows()]
-        check.samples.append(SampleRecord(str(sid), "cytokine", str(grp["patient_id"].iloc[0]),
-                                          str(grp["visit"].iloc[0]), _hash({"wells": rows, "exports": export_digests}),
-                                          {"n_wells": len(grp)}))
+    for (sid, plate_id), grp in samples.groupby(["sample_id", "plate_id"]):
+        rows = [_row_dict(r) for _, r in grp.sort_values(["well"]).iterrows()]
+        check.samples.append(SampleRecord(
+            str(sid), "cytokine", str(grp["patient_id"].iloc[0]), str(grp["visit"].iloc[0]),
+            _hash({"wells": rows, "exports": export_digests}),
+            {"plate_id": str(plate_id), "n_wells": len(grp), "platform": m.platform or ""},
+            key=f"{sid}@{plate_id}"))
 
 
 def _rename_file(problems: list[Problem], path: Path, rel: str) -> list[Problem]:
