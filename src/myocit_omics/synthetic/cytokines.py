@@ -63,7 +63,7 @@ LUMINEX_PANEL: tuple[Analyte, ...] = (
     Analyte("BAFF", 900.0, 0.15, 0.0, 20000.0, 44),
 )
 #: IFN-alpha by Simoa (fg/mL).
-SIMOA_IFNA = Analyte("IFN-alpha", 3.0, 1.5, 0.0, 0.0, 0)
+SIMOA_IFNA = Analyte("IFN-alpha", 1.0, 1.7, 0.0, 0.0, 0)
 
 ROWS = "ABCDEFGH"
 
