@@ -130,5 +130,6 @@ def test_bh_agrees_with_statsmodels_and_keeps_nan():
     ok = np.isfinite(p)
     assert np.all(np.isnan(q[~ok]))
     np.testing.assert_allclose(q[ok], multipletests(p[ok], method="fdr_bh")[1])
-    # by hand: p = (0.01, 0.04, 0.03) -> sorted 0.01, 0.03, 0.04 -> 0.03, 0.045, 0.04 -> monotone 0.03, 0.04, 0.04
+    # by hand: p = (0.01, 0.04, 0.03) -> sorted 0.01, 0.03, 0.04 -> x m/rank: 0.03, 0.045, 0.04
+    # -> running minimum from the top: 0.03, 0.04, 0.04
     np.testing.assert_allclose(bh_qvalues([0.01, 0.04, 0.03]), [0.03, 0.04, 0.04])

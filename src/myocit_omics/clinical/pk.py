@@ -9,8 +9,9 @@ Model (steady state, dosing every ``tau_h`` hours, first-order absorption and el
                                               - exp(-ka t) / (1 - exp(-ka tau)))
 
 with D in mg, V = V/F in L, CL = CL/F in L/h, ke = CL / V, C in ng/mL. Fitting is on the log
-scale. First a naive-pooled population fit of (CL, V, ka) over every quantified sample; then,
-per patient, CL is re-estimated with V and ka fixed at the population values (sparse data
+scale. First a naive-pooled population fit of (CL, V, ka) over every quantified sample, with
+allometric weight scaling of CL and V when weights are known; then, per patient, CL is
+re-estimated with V (scaled to the patient's weight) and ka fixed at the population values (sparse data
 cannot carry three parameters per child). The formula also holds for a sample taken after a
 missed dose (time since the last dose > tau), so such samples are kept. Exposure is
 AUC_tau = 1000 * D / CL (ng.h/mL) and C_trough = C(tau). Where the data do not allow a fit,
@@ -59,6 +60,12 @@ class PkParams:
         Quantified samples a patient needs for an individual CL.
     start
         Starting values (CL/F L/h, V/F L, ka 1/h) for the fit.
+    v_weight_exponent, cl_weight_exponent
+        Allometric scaling with body weight in the population fit,
+        ``V_i = V_70 * (weight_i / 70) ** v_exp`` and ``CL_i = CL_70 * (weight_i / 70) ** cl_exp``
+        (the individual CL/F is then re-estimated freely). Applied when every patient with PK
+        samples has a weight in patients.csv (else no scaling, and the population note says so);
+        0 switches a scaling off.
     """
 
     tau_h: float = 24.0
@@ -67,6 +74,8 @@ class PkParams:
     min_distinct_times: int = 3
     min_patient_samples: int = 1
     start: tuple[float, float, float] = (5.0, 40.0, 1.5)
+    v_weight_exponent: float = 1.0
+    cl_weight_exponent: float = 0.75
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> PkParams:
@@ -152,7 +161,7 @@ def parse_pk(raw: pd.DataFrame, *, file: str = "pk.csv") -> pd.DataFrame:
     return out
 
 
-def concentration_ss(t: np.ndarray, dose_mg: np.ndarray, cl: float, v: float, ka: float,
+def concentration_ss(t: np.ndarray, dose_mg: np.ndarray, cl: float, v: float | np.ndarray, ka: float,
                      tau: float) -> np.ndarray:
     """Steady-state concentration (ng/mL) of the one-compartment oral model (module docstring).
 
@@ -172,16 +181,17 @@ def concentration_ss(t: np.ndarray, dose_mg: np.ndarray, cl: float, v: float, ka
     np.ndarray
         Predicted concentrations.
     """
+    v = np.asarray(v, dtype=float)
     ke = cl / v
-    if abs(ka - ke) < 1e-9:
-        ka = ke * (1 + 1e-6)
+    ka = np.where(np.abs(ka - ke) < 1e-9, ke * (1 + 1e-6), ka)
     t = np.asarray(t, dtype=float)
     term = np.exp(-ke * t) / (1 - np.exp(-ke * tau)) - np.exp(-ka * t) / (1 - np.exp(-ka * tau))
     return 1000.0 * np.asarray(dose_mg, dtype=float) * ka / (v * (ka - ke)) * term
 
 
 def _fit(t: np.ndarray, dose: np.ndarray, conc: np.ndarray, start: np.ndarray, tau: float,
-         free: tuple[bool, bool, bool]) -> tuple[np.ndarray, bool]:
+         free: tuple[bool, bool, bool], cl_scale: np.ndarray | float = 1.0,
+         v_scale: np.ndarray | float = 1.0) -> tuple[np.ndarray, bool]:
     """Least squares on log concentration over the free log-parameters; returns (params, ok)."""
     start = np.log(np.asarray(start, dtype=float))
     idx = [i for i, f in enumerate(free) if f]
@@ -192,7 +202,7 @@ def _fit(t: np.ndarray, dose: np.ndarray, conc: np.ndarray, start: np.ndarray, t
         p = start.copy()
         p[idx] = x
         cl, v, ka = np.exp(p)
-        pred = concentration_ss(t, dose, cl, v, ka, tau)
+        pred = concentration_ss(t, dose, cl * cl_scale, v * v_scale, ka, tau)
         return np.log(np.maximum(pred, 1e-12)) - np.log(conc)
 
     x0 = np.clip(start[idx], lower + 1e-6, upper - 1e-6)
@@ -239,12 +249,26 @@ def pk_exposure(pk: pd.DataFrame, *, params: PkParams | None = None,
                 & pk["dose_mg"].gt(0)]
     pop: dict[str, Any] = {"cl": math.nan, "v": math.nan, "ka": math.nan, "ok": False, "n": len(usable)}
     n_times = usable["time_since_dose_h"].round(2).nunique()
+    weight: dict[str, float] = {}
+    if patients is not None and "weight_kg" in patients.columns:
+        weight = {str(k): float(v) for k, v in zip(patients["patient_id"], patients["weight_kg"], strict=True)
+                  if pd.notna(v) and float(v) > 0}
+    scaled = bool(len(usable)) and all(pid in weight for pid in usable["patient_id"])
+    pop["weight_scaling"] = scaled and (p.v_weight_exponent != 0 or p.cl_weight_exponent != 0)
+
+    def scales(pids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        w = np.array([weight.get(str(x), 70.0) if scaled else 70.0 for x in pids]) / 70.0
+        return w**p.cl_weight_exponent, w**p.v_weight_exponent
+
     if len(usable) >= p.min_population_samples and n_times >= p.min_distinct_times:
+        cl_s, v_s = scales(usable["patient_id"])
         est, ok = _fit(usable["time_since_dose_h"].to_numpy(), usable["dose_mg"].to_numpy(),
                        usable["concentration_ng_ml"].to_numpy(), np.array(p.start), p.tau_h,
-                       (True, True, True))
-        pop.update(cl=float(est[0]), v=float(est[1]), ka=float(est[2]), ok=ok,
-                   note="" if ok else "population fit did not converge or hit a parameter bound")
+                       (True, True, True), cl_s, v_s)
+        notes_pop = [] if ok else ["population fit did not converge or hit a parameter bound"]
+        if not scaled:
+            notes_pop.append("no allometric scaling: a patient with PK samples has no weight")
+        pop.update(cl=float(est[0]), v=float(est[1]), ka=float(est[2]), ok=ok, note="; ".join(notes_pop))
     else:
         pop["note"] = (f"population fit needs >= {p.min_population_samples} quantified samples at >= "
                        f"{p.min_distinct_times} distinct times after dose; found {len(usable)} at {n_times}")
@@ -290,16 +314,20 @@ def pk_exposure(pk: pd.DataFrame, *, params: PkParams | None = None,
             row.update(auc_model=math.nan, c_trough_model=math.nan, cl_f_l_h=math.nan,
                        method="observed_only", note="; ".join([*notes, reason]))
         else:
+            cl_s, v_s = scales(pd.Series([pid]))
+            v_i = pop["v"] * float(v_s[0])
             est, ok = _fit(mine["time_since_dose_h"].to_numpy(), mine["dose_mg"].to_numpy(),
-                           mine["concentration_ng_ml"].to_numpy(), np.array([pop["cl"], pop["v"], pop["ka"]]),
-                           p.tau_h, (True, False, False))
+                           mine["concentration_ng_ml"].to_numpy(),
+                           np.array([pop["cl"] * float(cl_s[0]), v_i, pop["ka"]]), p.tau_h,
+                           (True, False, False))
             cl = float(est[0])
             if not ok:
                 notes.append("individual CL at a bound of the search range")
             row.update(cl_f_l_h=cl, auc_model=1000.0 * dose / cl,
                        c_trough_model=float(concentration_ss(np.array([p.tau_h]), np.array([dose]), cl,
-                                                             pop["v"], pop["ka"], p.tau_h)[0]),
-                       method="one_compartment_oral_ss: individual CL/F, population V/F and ka",
+                                                             v_i, pop["ka"], p.tau_h)[0]),
+                       method="one_compartment_oral_ss: individual CL/F; population V/F"
+                       + (" (weight-scaled)" if pop["weight_scaling"] else "") + " and ka",
                        note="; ".join(notes))
         rows.append(row)
     table = pd.DataFrame(rows, columns=EXPOSURE_COLUMNS)
