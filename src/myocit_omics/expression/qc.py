@@ -174,11 +174,12 @@ def swap_check(log_cpm: np.ndarray, samples: pd.DataFrame) -> pd.DataFrame:
 
     Visit and sequencing-batch effects are removed gene by gene (least squares on their dummies)
     and samples are compared by Pearson correlation of the residuals over all the given genes
-    (many well-expressed genes carry the patient's own expression fingerprint; the few most
-    variable ones mostly carry shared factors such as IFN activity or cell mix). A sample is
-    suspect when its mean correlation with some other patient's samples is higher than with its
-    own patient's other samples (the mean, not the best match, so that the partner of a swapped
-    sample is not flagged too).
+    (many well-expressed genes carry the patient's own expression fingerprint). For each sample,
+    ``own_r`` is its mean correlation with its patient's other samples and ``best_other_r`` the
+    highest mean correlation with another patient's samples. The sample with the largest excess
+    ``best_other_r - own_r > 0`` is flagged and leaves the comparison set, and the comparison is
+    repeated until no sample is in excess: so the partner of a swapped sample, whose own mean is
+    dragged down by the swapped one, is not flagged as well.
 
     Parameters
     ----------
@@ -199,23 +200,34 @@ def swap_check(log_cpm: np.ndarray, samples: pd.DataFrame) -> pd.DataFrame:
             design.append(pd.get_dummies(samples[col].astype(str), drop_first=True).to_numpy(dtype=float))
     d = np.hstack(design)
     beta, *_ = np.linalg.lstsq(d, x, rcond=None)
-    resid = x - d @ beta
-    r = np.corrcoef(resid)
+    r = np.corrcoef(x - d @ beta)
     pid = samples["patient_id"].astype(str).to_numpy()
-    rows = []
-    for i in range(len(pid)):
-        others = np.arange(len(pid)) != i
-        own = others & (pid == pid[i])
-        own_r = float(r[i, own].mean()) if own.any() else np.nan
-        best_p, best_r = None, -np.inf
-        for p in np.unique(pid[others & (pid != pid[i])]):
-            val = float(r[i, pid == p].mean())
-            if val > best_r:
-                best_p, best_r = p, val
-        suspect = bool(own.any() and best_p is not None and best_r > own_r)
-        rows.append({"own_r": own_r, "best_other_patient": best_p, "best_other_r": best_r if best_p else np.nan,
-                     "swap_suspect": suspect})
-    return pd.DataFrame(rows, index=samples.index)
+    n = len(pid)
+    own_r = np.full(n, np.nan)
+    best_r = np.full(n, np.nan)
+    best_p: list[str | None] = [None] * n
+    suspect = np.zeros(n, dtype=bool)
+    active = np.ones(n, dtype=bool)
+    while True:
+        excess = np.full(n, -np.inf)
+        for i in np.flatnonzero(active):
+            pool = active & (np.arange(n) != i)
+            own = pool & (pid == pid[i])
+            own_r[i] = float(r[i, own].mean()) if own.any() else np.nan
+            best_p[i], best_r[i] = None, np.nan
+            for p in np.unique(pid[pool & (pid != pid[i])]):
+                val = float(r[i, pool & (pid == p)].mean())
+                if best_p[i] is None or val > best_r[i]:
+                    best_p[i], best_r[i] = str(p), val
+            if own.any() and best_p[i] is not None:
+                excess[i] = best_r[i] - own_r[i]
+        k = int(np.argmax(excess))
+        if not excess[k] > 0:
+            break
+        suspect[k] = True
+        active[k] = False
+    return pd.DataFrame({"own_r": own_r, "best_other_patient": best_p, "best_other_r": best_r,
+                         "swap_suspect": suspect}, index=samples.index)
 
 
 def missing_visits(samples: pd.DataFrame, expected_visits: list[str]) -> pd.DataFrame:
