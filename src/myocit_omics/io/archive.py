@@ -93,7 +93,7 @@ def check_zip(path: str | Path, *, name: str | None = None, limits: ArchiveLimit
                 problems.append(Problem(file=where, message="symbolic link inside the archive", value=entry,
                                         rule="archive.link", expected="regular files only",
                                         fix="replace the link by the file it points to"))
-            elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
                 problems.append(Problem(file=where, message="special file inside the archive", value=oct(mode),
                                         rule="archive.special_file", expected="regular files only"))
             if info.flag_bits & 0x1:

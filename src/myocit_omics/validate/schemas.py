@@ -140,7 +140,7 @@ PK: list[Col] = [
 
 PLATE_MAP: list[Col] = [
     Col("plate_id", "text", aliases=("plate",)),
-    Col("well", "text", aliases=("location", "well_id")),
+    Col("well", "text", allow_empty=True, aliases=("location", "well_id")),
     Col("sample_id", "text", allow_empty=True, aliases=("sample",)),
     Col("patient_id", "text", required=False, allow_empty=True, aliases=("patient",)),
     Col("visit", "text", required=False, allow_empty=True),
