@@ -67,6 +67,7 @@ def write_xponent_plate(
     sample_conc: dict[str, float] | None = None,
     sample_dilution: float = 2.0,
     plate_factor: float = 1.0,
+    sample_factor: float = 1.0,
     expected_override: dict[int, str] | None = None,
 ) -> SimulatedPlate:
     """Write a synthetic xPONENT CSV plate and return its truth.
@@ -91,7 +92,11 @@ def write_xponent_plate(
     sample_dilution
         Dilution factor of sample wells.
     plate_factor
-        Multiplicative plate effect on the MFI (a plate offset for bridging tests).
+        Multiplicative plate effect on every MFI (standards too: a curve absorbs it).
+    sample_factor
+        Multiplicative effect on the measured concentration of sample wells only (a plate
+        offset that the standard curve does not see; bridging must remove it). The truth
+        keeps the concentration without it.
     expected_override
         Replace the written expected concentration of Standard<i> (1-based) with this text
         (e.g. a lost decimal point).
@@ -142,7 +147,7 @@ def write_xponent_plate(
             elif s.startswith("Standard"):
                 x = stds[int(s[len("Standard"):]) - 1]
             else:
-                x = true_sample[(s, a)] / d
+                x = true_sample[(s, a)] / d * sample_factor
                 truth.conc[(w, a)] = true_sample[(s, a)]
             mu = float(logistic5(np.array([x]), p["A"], p["B"], p["C"], p["D"], p["g"])[0]) if x > 0 else p["A"]
             median[(w, a)] = round(mu * plate_factor * float(np.exp(rng.normal(0, noise_cv))), 1)

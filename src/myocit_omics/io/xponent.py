@@ -285,6 +285,29 @@ class _XponentParser:
                         message=f"block {name!r} lacks {len(missing)} well(s) of the {base_name} block, "
                         f"first well {_well_of(missing[0])}: the block or file is truncated",
                         rule="xponent.truncated", expected=f"the same {len(base)} wells as {base_name}"))
+        # every cell of the blocks values come from must be a number (or empty / NaN); in other
+        # statistic blocks (Mean, %CV, Peak ...) a bad cell is only a warning
+        text_blocks = {"Comments", "Result"}  # Result holds '< x' strings, checked below
+        core = {"Median", "Net MFI", "Count", "Dilution Factor"}
+        for name, block in well_blocks.items():
+            if name in text_blocks:
+                continue
+            bad: list[str] = []
+            for col in [c for c in block.columns if c not in ("plate_no", "well", "Sample", "_line")]:
+                for loc, cell, ln in zip(block.index, block[col], block["_line"], strict=True):
+                    if is_missing_text(cell):
+                        continue
+                    if name in core:
+                        self._num(cell, name, loc, col, int(ln))
+                    elif not _is_number(cell, self.decimal_comma):
+                        bad.append(f"well {_well_of(loc)} {col}={cell!r}")
+            if bad:
+                self.problems.append(Problem(
+                    file=self.file, column=f"block {name}", value="; ".join(bad[:5]), severity="warning",
+                    rule="xponent.secondary_not_number",
+                    message=f"block {name!r} has {len(bad)} cell(s) that are not numbers (a spreadsheet "
+                    "re-save may have turned them into dates); the block is kept as text and not used",
+                    expected="numbers"))
         if self.errors:
             raise ValidationFailed(self.errors, context=self.file)
 
@@ -530,6 +553,15 @@ class _XponentParser:
         return pd.DataFrame(recs, columns=["well", "status", "message"])
 
 
+def _is_number(text: str, decimal_comma: bool) -> bool:
+    t = text.strip().replace(",", ".") if decimal_comma else text.strip()
+    try:
+        float(t)
+    except ValueError:
+        return False
+    return True
+
+
 def _well_of(loc: str) -> str:
     m = _LOCATION.match(str(loc))
     return normalise_well(m.group(3)) or str(loc) if m else str(loc)
@@ -592,12 +624,20 @@ def dilution_series_problem(
 def _read_intelliflex_flat(path: Path, text: str, encoding: str) -> CytokineExport:
     """Read the INTELLIFLEX flat export: one row per well, ``R<region>: RP1 <stat>`` columns."""
     f = str(path)
+    signature = ""
+    m = re.search(r"^--DOCUMENT SIGNATURE--", text, re.M)
+    if m:
+        text, signature = text[:m.start()], text[m.start():]
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise InputError(f"cannot read the INTELLIFLEX export: {exc}", file=f,
                          rule="intelliflex.parse") from None
-    df = df[df["WELL LOCATION"].astype(str).str.strip() != ""]
+    if "WELL LOCATION" not in df.columns:
+        raise InputError("INTELLIFLEX export without a 'WELL LOCATION' column", file=f, row=1,
+                         expected="the flat one-row-per-well layout", rule="intelliflex.columns")
+    blank = df.apply(lambda r: all(not str(c).strip() for c in r), axis=1)
+    df = df[~blank]  # blank lines only: nothing is lost
     regions = list(dict.fromkeys(
         m.group(1) for c in df.columns if (m := re.match(r"^(R\d+): RP1 ANALYTE NAME$", c))))
     if not regions:
@@ -648,6 +688,7 @@ def _read_intelliflex_flat(path: Path, text: str, encoding: str) -> CytokineExpo
                              "unit": ""})
     meta = {k: df.iloc[0][k] for k in df.columns[:30]} if len(df) else {}
     meta["encoding"] = encoding
+    meta["document_signature"] = signature.strip()
     return CytokineExport(
         path=path, platform="xponent", fmt="intelliflex-flat", scale="mfi", values=values,
         analytes=analytes, standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),

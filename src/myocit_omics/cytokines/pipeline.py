@@ -1,0 +1,600 @@
+"""The cytokine analysis step: exports -> curves -> flags -> log2 -> bridging -> tables, AnnData, plots.
+
+Entry point of the trial-analysis flow: :func:`run_cytokines`. ``myocit cytokines`` calls the
+same function with ad-hoc batches (:class:`ExportBatch`).
+
+Parameters (``cytokines:`` section of study.yaml; every one is written to the outputs):
+
+=========================  ============  ================================================
+key                        default       meaning
+=========================  ============  ================================================
+substitution               lloq_half     ``lloq_half``, ``lloq_sqrt2`` or ``censored``
+recovery_range             [70, 130]     standard recovery (%) that counts as quantifiable
+model                      auto          ``4pl``, ``5pl`` or ``auto`` (AICc)
+instrument_tolerance_pct   20            our vs the instrument's concentration: larger
+                                         relative differences are flagged
+min_bridge_pairs           3             bridge samples with ok values needed to bridge
+bridge_reference           (first)       reference plate id for bridging
+max_cv_pct                 20            replicate %CV above which the QC flags the analyte
+min_bead_count             35            bead count below which the QC flags wells
+max_censored_share         0.5           censored share above which the QC flags the analyte
+analytes                   (any)         list of expected analytes; any other is refused
+=========================  ============  ================================================
+
+Output (results tree): ``tables/cytokines_long.tsv`` (one row per well and analyte: the value
+back-calculated on its own plate, before bridging and substitution), ``tables/
+cytokines_by_visit.tsv`` (patient and visit: bridged, substituted, replicate wells and plates
+averaged on log2), ``tables/cytokine_qc.tsv`` (plate x analyte), ``tables/
+cytokine_standards.tsv`` (recovery and %CV per standard level), ``tables/
+cytokine_bridging.tsv`` (adjustments), ``anndata/cytokines.h5ad`` (samples x analytes; layers
+``concentration``, ``log2``, ``flags`` as integer codes in ``uns["flag_codes"]``), plots
+``plots/cytokines/standard_curves_<plate>.png`` and ``plots/cytokines/bridge_before_after.png``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from myocit_omics.cytokines.bridging import bridge_plates
+from myocit_omics.cytokines.censoring import FLAG_CODES, SUBSTITUTIONS, flag_values, substitute
+from myocit_omics.cytokines.curves import CurveFit, back_calculate, fit_standard_curve
+from myocit_omics.cytokines.qc import QC_COLUMNS, qc_table
+from myocit_omics.errors import InputError, Problem, ValidationFailed
+from myocit_omics.io.cytokine_exports import CytokineExport, read_export, read_plate_map
+from myocit_omics.results import ResultsTree, write_h5ad, write_json, write_tsv
+
+#: Columns of the three contract tables (docs/contracts.md section 5).
+LONG_COLUMNS = ("sample_id", "patient_id", "visit", "plate_id", "well", "analyte", "raw", "value", "unit",
+                "flag", "instrument_value", "cv_pct", "bead_count")
+BY_VISIT_COLUMNS = ("patient_id", "visit", "analyte", "value", "log2_value", "flag", "unit", "substitution")
+
+
+@dataclass
+class CytokineParams:
+    """Parameters of the cytokine step (see the module docstring)."""
+
+    substitution: str = "lloq_half"
+    recovery_range: tuple[float, float] = (70.0, 130.0)
+    model: str = "auto"
+    instrument_tolerance_pct: float = 20.0
+    min_bridge_pairs: int = 3
+    bridge_reference: str | None = None
+    max_cv_pct: float = 20.0
+    min_bead_count: float = 35.0
+    max_censored_share: float = 0.5
+    analytes: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        d = asdict(self)
+        d["recovery_range"] = list(self.recovery_range)
+        return d
+
+
+def params_from_config(section: dict[str, Any] | None, *, file: str = "study.yaml") -> CytokineParams:
+    """Validate the ``cytokines`` section of the study configuration.
+
+    Raises
+    ------
+    ValidationFailed
+        Naming every bad key or value, with the valid alternatives.
+    """
+    section = dict(section or {})
+    p = CytokineParams()
+    problems: list[Problem] = []
+    valid = set(CytokineParams.__dataclass_fields__)
+
+    def bad(key: str, value: Any, expected: str) -> None:
+        problems.append(Problem(file=file, column=f"cytokines.{key}", value=value, expected=expected,
+                                message="invalid cytokine parameter", rule="config.cytokines"))
+
+    for key, value in section.items():
+        if key not in valid:
+            bad(key, value, f"one of {', '.join(sorted(valid))}")
+            continue
+        if key == "substitution":
+            if value not in SUBSTITUTIONS:
+                bad(key, value, f"one of {', '.join(SUBSTITUTIONS)}")
+            else:
+                p.substitution = value
+        elif key == "model":
+            if value not in ("4pl", "5pl", "auto"):
+                bad(key, value, "4pl, 5pl or auto")
+            else:
+                p.model = value
+        elif key == "recovery_range":
+            try:
+                lo, hi = (float(v) for v in value)
+                if not 0 < lo < 100 < hi:
+                    raise ValueError
+                p.recovery_range = (lo, hi)
+            except (TypeError, ValueError):
+                bad(key, value, "[low, high] with 0 < low < 100 < high, e.g. [70, 130]")
+        elif key == "bridge_reference":
+            p.bridge_reference = None if value is None else str(value)
+        elif key == "analytes":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                bad(key, value, "a list of analyte names")
+            else:
+                p.analytes = value
+        else:
+            try:
+                num = float(value)
+                if num < 0 or math.isnan(num):
+                    raise ValueError
+            except (TypeError, ValueError):
+                bad(key, value, "a non-negative number")
+                continue
+            setattr(p, key, int(num) if key == "min_bridge_pairs" else num)
+    if problems:
+        raise ValidationFailed(problems, context=f"{file}: cytokines")
+    return p
+
+
+@dataclass
+class ExportBatch:
+    """A minimal batch (what the store's BatchRecord offers): files by role, manifest, id, name."""
+
+    files: dict[str, Path]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    batch_id: str = ""
+    name: str = ""
+
+
+@dataclass
+class CytokineResult:
+    """Everything the step computes, before writing."""
+
+    long: pd.DataFrame
+    by_visit: pd.DataFrame
+    qc: pd.DataFrame
+    standards: pd.DataFrame
+    adjustments: pd.DataFrame
+    fits: dict[tuple[str, str], CurveFit]
+    work: pd.DataFrame
+    problems: list[Problem]
+    params: CytokineParams
+
+
+# --------------------------------------------------------------------------- per export
+
+
+def _export_roles(files: dict[str, Any]) -> list[str]:
+    def key(role: str) -> int:
+        m = re.match(r"^export(?:_(\d+))?$", role)
+        return int(m.group(1) or 1) if m else 10**6
+
+    return sorted([r for r in files if re.match(r"^export(_\d+)?$", r)], key=key)
+
+
+def _match_plates(export_plates: list[str], map_plates: list[str], *, stem: str, used: set[str]) -> dict[str, str]:
+    """Map the export's plate ids to plate-map plate ids: same id, file stem, else in order."""
+    out: dict[str, str] = {}
+    free = [p for p in map_plates if p not in used]
+    for p in export_plates:
+        for cand in (p, stem, f"{stem}-{p}"):
+            if cand in free:
+                out[p] = cand
+                free.remove(cand)
+                break
+    rest = [p for p in export_plates if p not in out]
+    if rest and len(free) >= len(rest):
+        for p, q in zip(rest, free, strict=False):
+            out[p] = q
+    return out
+
+
+def link_plate_map(
+    values: pd.DataFrame, plate_map: pd.DataFrame | None, *, export: CytokineExport, used: set[str],
+    problems: list[Problem],
+) -> pd.DataFrame:
+    """Add sample_id, patient_id, visit and the plate map's role/dilution to an export's values."""
+    df = values.copy()
+    df["sample_id"] = df["sample"]
+    df["patient_id"] = ""
+    df["visit"] = ""
+    if plate_map is None or plate_map.empty:
+        return df
+    mapping = _match_plates(list(dict.fromkeys(df["plate_id"])), list(dict.fromkeys(plate_map["plate_id"])),
+                            stem=export.path.stem, used=used)
+    df["plate_id"] = df["plate_id"].map(lambda p: mapping.get(p, p))
+    used.update(mapping.values())
+    pm_w = plate_map[plate_map["well"] != ""].set_index(["plate_id", "well"])
+    pm_s = plate_map.drop_duplicates("sample_id").set_index("sample_id")
+    n_unmapped = 0
+    roles, sids, pids, visits, dils = [], [], [], [], []
+    for rec in df[["plate_id", "well", "sample", "role", "dilution_factor"]].itertuples(index=False):
+        plate, well, sample, role, dil = rec
+        hit = None
+        if well and (plate, well) in pm_w.index:
+            hit = pm_w.loc[(plate, well)]
+        elif not well and sample in pm_s.index:
+            hit = pm_s.loc[sample]
+        if hit is None:
+            n_unmapped += 1
+            roles.append(role)
+            sids.append(sample)
+            pids.append("")
+            visits.append("")
+            dils.append(dil)
+            continue
+        roles.append(hit["role"])
+        sids.append(hit["sample_id"] or sample)
+        pids.append(hit["patient_id"])
+        visits.append(hit["visit"])
+        pm_dil = float(hit["dilution_factor"])
+        dils.append(pm_dil if (not np.isfinite(dil) or dil == 1.0) else dil)
+    df["role"], df["sample_id"], df["patient_id"], df["visit"], df["dilution_factor"] = \
+        roles, sids, pids, visits, dils
+    if n_unmapped:
+        problems.append(Problem(
+            file=str(export.path), severity="warning", rule="cytokine.unmapped",
+            message=f"{n_unmapped} value(s) (e.g. well {df['well'].iloc[0]}) have no row in the plate map; "
+            "kept with the export's sample name and no patient/visit",
+            expected="every measured well in plate_map.csv"))
+    return df
+
+
+def _failed_analytes(export: CytokineExport) -> dict[str, str]:
+    """Analytes whose standards the reader already found broken -> reason."""
+    out: dict[str, str] = {}
+    for p in export.problems:
+        if p.rule == "xponent.standards_series":
+            out[str(p.extra.get("analyte"))] = p.message
+        elif p.rule == "xponent.missing_standards":
+            out.setdefault("*", p.message)
+    return out
+
+
+def process_export(
+    export: CytokineExport, plate_map: pd.DataFrame | None, params: CytokineParams, *, batch: str = "",
+    used_plates: set[str] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[tuple[str, str], CurveFit], list[Problem]]:
+    """Fit curves where the export has standards, back-calculate, flag; one export.
+
+    Returns
+    -------
+    tuple
+        (work table: one row per well and analyte with value, flag, limits ...; QC rows;
+        fits by (plate, analyte); problems found).
+    """
+    problems: list[Problem] = list(export.problems)
+    df = link_plate_map(export.values, plate_map, export=export, used=used_plates if used_plates is not None
+                        else set(), problems=problems)
+    df["batch"] = batch
+    df["file"] = export.path.name
+    df["scale"] = export.scale
+    df["platform"] = export.platform
+    df["value"] = np.nan
+    df["side"] = 0
+    df["curve"] = "none"
+    df["lloq_s"] = df["lloq"]
+    df["uloq_s"] = df["uloq"]
+    if params.analytes is not None:
+        unknown = [a for a in dict.fromkeys(df["analyte"]) if a not in params.analytes]
+        if unknown:
+            raise InputError(f"unknown analyte {unknown[0]!r} in {export.path.name}", file=str(export.path),
+                             column="analyte", value=unknown[0], rule="cytokine.unknown_analyte",
+                             expected=f"one of the configured analytes: {', '.join(params.analytes)}")
+    failed = _failed_analytes(export)
+    fits: dict[tuple[str, str], CurveFit] = {}
+    qc_rows: list[dict[str, Any]] = []
+    for (plate, analyte), idx in df.groupby(["plate_id", "analyte"], sort=False).groups.items():
+        g = df.loc[idx]
+        std = g[(g["role"] == "standard") & g["expected_conc"].notna() & np.isfinite(g["signal"])]
+        flags: list[str] = []
+        fit: CurveFit | None = None
+        if not std.empty or (analyte in failed) or ("*" in failed and (g["role"] == "standard").any()):
+            reason = failed.get(analyte) or (failed.get("*") if std.empty else None)
+            if reason:
+                df.loc[idx, "curve"] = "failed"
+                flags.append("standards_invalid")
+                qc_rows.append(_qc_row(plate, analyte, None, flags, model="none"))
+                continue
+            fit = fit_standard_curve(std["expected_conc"].to_numpy(), std["signal"].to_numpy(),
+                                     model=params.model, recovery_range=params.recovery_range)
+            fits[(plate, analyte)] = fit
+            if not fit.ok:
+                df.loc[idx, "curve"] = "failed"
+                flags.append("fit_failed")
+                problems.append(Problem(file=str(export.path), severity="warning", rule="cytokine.fit",
+                                        column=analyte, value=plate,
+                                        message=f"plate {plate}, analyte {analyte}: curve not used: {fit.reason}"))
+            else:
+                conc, side = back_calculate(fit, g["signal"].to_numpy(), g["dilution_factor"].to_numpy())
+                dil = np.where(np.isfinite(g["dilution_factor"]) & (g["dilution_factor"] > 0),
+                               g["dilution_factor"], 1.0)
+                df.loc[idx, "value"] = conc
+                df.loc[idx, "side"] = side
+                df.loc[idx, "curve"] = "fitted"
+                df.loc[idx, "lloq_s"] = fit.lloq * dil
+                df.loc[idx, "uloq_s"] = fit.uloq * dil
+                if fit.n_standards_ok < len(fit.standards):
+                    flags.append(f"standards_out_of_recovery({len(fit.standards) - fit.n_standards_ok})")
+        if df.loc[idx, "curve"].iloc[0] == "none":
+            inst = g["instrument_value"]
+            use_signal = export.scale == "mfi" and not np.isfinite(inst).any()
+            df.loc[idx, "value"] = g["signal"] if use_signal else inst
+            if use_signal:
+                df.loc[idx, "unit"] = "MFI"
+        qc_rows.append(_qc_row(plate, analyte, fit, flags,
+                               model=(fit.model if fit else ("npx" if export.scale == "npx" else "instrument"))))
+        qc_rows[-1]["_instrument_r2"] = _instrument_r2(export, analyte)
+    df["flag"] = flag_values(df.assign(lloq=df["lloq_s"], uloq=df["uloq_s"]))
+    _compare_instrument(df, qc_rows, params, problems, export)
+    return df, qc_rows, fits, problems
+
+
+def _instrument_r2(export: CytokineExport, analyte: str) -> float:
+    an = export.analytes
+    if "r2" in an.columns and (an["analyte"] == analyte).any():
+        return float(an.loc[an["analyte"] == analyte, "r2"].iloc[0])
+    return float("nan")
+
+
+def _qc_row(plate: str, analyte: str, fit: CurveFit | None, flags: list[str], *, model: str) -> dict[str, Any]:
+    return {"plate_id": plate, "analyte": analyte, "model": model,
+            "r2": fit.r2 if fit else float("nan"), "lloq": fit.lloq if fit else float("nan"),
+            "uloq": fit.uloq if fit else float("nan"), "n_standards_ok": fit.n_standards_ok if fit else 0,
+            "_flags": list(flags)}
+
+
+def _compare_instrument(df: pd.DataFrame, qc_rows: list[dict[str, Any]], params: CytokineParams,
+                        problems: list[Problem], export: CytokineExport) -> None:
+    sel = (df["curve"] == "fitted") & (df["flag"] == "ok") & np.isfinite(df["instrument_value"]) & \
+        np.isfinite(df["value"]) & (df["instrument_value"] > 0)
+    rel = (df.loc[sel, "value"] / df.loc[sel, "instrument_value"] - 1.0).abs() * 100.0
+    bad = rel[rel > params.instrument_tolerance_pct]
+    if bad.empty:
+        return
+    counts = df.loc[bad.index].groupby(["plate_id", "analyte"]).size()
+    for row in qc_rows:
+        n = counts.get((row["plate_id"], row["analyte"]), 0)
+        if n:
+            row["_flags"].append(f"instrument_disagrees({n})")
+    first = df.loc[bad.index[0]]
+    problems.append(Problem(
+        file=str(export.path), severity="warning", rule="cytokine.instrument_disagrees",
+        column=str(first["analyte"]), value=f"well {first['well']}: ours {first['value']:.4g}, instrument "
+        f"{first['instrument_value']:.4g}",
+        message=f"{len(bad)} value(s) differ from the instrument's own concentration by more than "
+        f"{params.instrument_tolerance_pct:g} %", expected="agreement within the tolerance"))
+
+
+# --------------------------------------------------------------------------- all exports
+
+
+def _replicate_cv(df: pd.DataFrame) -> pd.Series:
+    """%CV of replicate wells (same plate, sample, analyte) on the linear scale; NaN for singletons."""
+    lin = np.where(df["scale"] == "npx", np.power(2.0, df["value"]), df["value"])
+    tmp = pd.DataFrame({"k1": df["plate_id"], "k2": df["sample_id"], "k3": df["analyte"], "v": lin})
+    grp = tmp.groupby(["k1", "k2", "k3"])["v"]
+    mean = grp.transform("mean")
+    sd = grp.transform(lambda s: s.std(ddof=1) if s.notna().sum() >= 2 else np.nan)
+    return pd.Series(np.where(mean > 0, 100.0 * sd / mean, np.nan), index=df.index)
+
+
+def _aggregate_flag(flags: pd.Series) -> str:
+    counts = flags.value_counts()
+    top = counts[counts == counts.max()].index.tolist()
+    for f in ("below_lloq", "above_uloq", "instrument_oor", "fit_failed", "missing", "extrapolated", "ok"):
+        if f in top:
+            return f
+    return str(top[0])
+
+
+def process_exports(
+    items: list[tuple[CytokineExport, pd.DataFrame | None, str]], params: CytokineParams,
+) -> CytokineResult:
+    """Process exports (each with its plate map and batch name) into the step's tables.
+
+    Parameters
+    ----------
+    items
+        (export, plate map or None, batch name) in hand-in order; the first plate measuring
+        an analyte is the bridging reference unless ``params.bridge_reference`` says otherwise.
+    params
+        The step parameters.
+
+    Returns
+    -------
+    CytokineResult
+        Long, by-visit, QC, standards and bridging tables, the fits and the problems found.
+    """
+    works, qc_rows, problems = [], [], []
+    fits: dict[tuple[str, str], CurveFit] = {}
+    used: dict[str, set[str]] = {}
+    seen_plates: set[str] = set()
+    for export, plate_map, batch in items:
+        w, q, f, pr = process_export(export, plate_map, params, batch=batch, used_plates=used.setdefault(batch, set()))
+        clash = set(w["plate_id"]) & seen_plates
+        if clash:
+            ren = {p: f"{p}@{export.path.stem}" for p in clash}
+            w["plate_id"] = w["plate_id"].replace(ren)
+            for r in q:
+                r["plate_id"] = ren.get(r["plate_id"], r["plate_id"])
+            f = {(ren.get(p, p), a): v for (p, a), v in f.items()}
+        seen_plates |= set(w["plate_id"])
+        works.append(w)
+        qc_rows += q
+        fits.update(f)
+        problems += pr
+    work = pd.concat(works, ignore_index=True) if works else pd.DataFrame()
+    if work.empty:
+        raise InputError("no cytokine values in the exports", file=", ".join(str(e.path) for e, _, _ in items),
+                         rule="cytokine.empty", expected="at least one measured well")
+    own_cv = _replicate_cv(work)
+    work["cv_pct"] = np.where(np.isfinite(own_cv), own_cv, work["cv_pct"])
+    # log2 before bridging (NPX is already log2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        work["log2_value"] = np.where(work["scale"] == "npx", work["value"],
+                                      np.where(work["value"] > 0, np.log2(work["value"]), np.nan))
+    work["lloq"], work["uloq"] = work["lloq_s"], work["uloq_s"]
+    bridged, adjustments = bridge_plates(work, reference=params.bridge_reference,
+                                         min_pairs=params.min_bridge_pairs,
+                                         plate_order=list(dict.fromkeys(work["plate_id"])))
+    used_vals = substitute(bridged["value"].to_numpy(), bridged["flag"].to_numpy(), bridged["lloq"].to_numpy(),
+                           bridged["uloq"].to_numpy(), rule=params.substitution, scale=bridged["scale"].to_numpy())
+    bridged["value_used"] = used_vals
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bridged["log2_used"] = np.where(bridged["scale"] == "npx", used_vals,
+                                        np.where(used_vals > 0, np.log2(used_vals), np.nan))
+    long = work.rename(columns={})[list(LONG_COLUMNS)].copy()
+    long["value"] = work["value"]
+    # by visit
+    pts = bridged[(bridged["patient_id"] != "") & (bridged["visit"] != "") &
+                  bridged["role"].isin(["sample", "bridge"])]
+    by_rows = []
+    for (pid, visit, analyte), g in pts.groupby(["patient_id", "visit", "analyte"], sort=False):
+        l2 = g["log2_used"].to_numpy(dtype=float)
+        l2 = l2[np.isfinite(l2)]
+        npx = (g["scale"] == "npx").all()
+        mean_l2 = float(np.mean(l2)) if len(l2) else float("nan")
+        value = mean_l2 if npx else (2.0**mean_l2 if len(l2) else float("nan"))
+        by_rows.append({"patient_id": pid, "visit": visit, "analyte": analyte, "value": value,
+                        "log2_value": mean_l2, "flag": _aggregate_flag(g["flag"]), "unit": g["unit"].iloc[0],
+                        "substitution": params.substitution})
+    by_visit = pd.DataFrame(by_rows, columns=list(BY_VISIT_COLUMNS))
+    qc = qc_table(qc_rows, bridged, adjustments, params)
+    std_rows = [{"plate_id": p, "analyte": a, "model": f.model, **s} for (p, a), f in fits.items() for s in f.standards]
+    standards = pd.DataFrame(std_rows, columns=["plate_id", "analyte", "model", "expected", "n", "mean_signal",
+                                                "backcalc", "recovery_pct", "cv_pct", "ok"])
+    return CytokineResult(long=long, by_visit=by_visit, qc=qc, standards=standards, adjustments=adjustments,
+                          fits=fits, work=bridged, problems=problems, params=params)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def build_anndata(result: CytokineResult) -> Any:
+    """Samples x analytes AnnData: X and ``layers["concentration"]``, ``layers["log2"]``, ``layers["flags"]``."""
+    import anndata as ad
+
+    w = result.work[result.work["role"].isin(["sample", "bridge"])]
+    samples = list(dict.fromkeys(w["sample_id"]))
+    analytes = list(dict.fromkeys(w["analyte"]))
+    si = {s: i for i, s in enumerate(samples)}
+    ai = {a: j for j, a in enumerate(analytes)}
+    log2 = np.full((len(samples), len(analytes)), np.nan)
+    conc = np.full_like(log2, np.nan)
+    flags = np.full(log2.shape, FLAG_CODES["missing"], dtype=np.int8)
+    for (s, a), g in w.groupby(["sample_id", "analyte"], sort=False):
+        l2 = g["log2_used"].to_numpy(dtype=float)
+        l2 = l2[np.isfinite(l2)]
+        i, j = si[s], ai[a]
+        if len(l2):
+            log2[i, j] = float(np.mean(l2))
+            conc[i, j] = log2[i, j] if (g["scale"] == "npx").all() else 2.0 ** log2[i, j]
+        flags[i, j] = FLAG_CODES[_aggregate_flag(g["flag"])]
+    first = w.drop_duplicates("sample_id").set_index("sample_id")
+    obs = pd.DataFrame({
+        "patient_id": first.loc[samples, "patient_id"].astype(str).to_numpy(),
+        "visit": first.loc[samples, "visit"].astype(str).to_numpy(),
+        "role": first.loc[samples, "role"].astype(str).to_numpy(),
+        "batch": first.loc[samples, "batch"].astype(str).to_numpy(),
+        "plates": [";".join(dict.fromkeys(w.loc[w["sample_id"] == s, "plate_id"])) for s in samples],
+    }, index=pd.Index(samples, name="sample_id"))
+    fa = w.drop_duplicates("analyte").set_index("analyte")
+    qc = result.qc
+    var = pd.DataFrame({
+        "unit": fa.loc[analytes, "unit"].astype(str).to_numpy(),
+        "platform": fa.loc[analytes, "platform"].astype(str).to_numpy(),
+        "scale": fa.loc[analytes, "scale"].astype(str).to_numpy(),
+        "usable": [bool(((qc["analyte"] == a) & ~qc["flag"].str.contains("fit_failed|standards_invalid")).any())
+                   for a in analytes],
+    }, index=pd.Index(analytes, name="analyte"))
+    for frame in (obs, var):
+        for col in frame.columns:
+            if frame[col].dtype == object:
+                frame[col] = pd.Categorical(frame[col])
+    adata = ad.AnnData(X=conc.copy(), obs=obs, var=var)
+    adata.layers["concentration"] = conc
+    adata.layers["log2"] = log2
+    adata.layers["flags"] = flags
+    adata.uns["flag_codes"] = {k: int(v) for k, v in FLAG_CODES.items()}
+    adata.uns["parameters"] = {k: (v if v is not None else "none") for k, v in result.params.to_dict().items()
+                               if k != "analytes"}
+    adata.uns["substitution"] = result.params.substitution
+    return adata
+
+
+def write_outputs(result: CytokineResult, tree: ResultsTree, *, plots: bool = True) -> dict[str, Any]:
+    """Write the tables, the AnnData and the plots into the results tree; return what was written."""
+    written: dict[str, Any] = {"tables": {}, "plots": [], "anndata": None}
+    for name, df in (("cytokines_long", result.long), ("cytokines_by_visit", result.by_visit),
+                     ("cytokine_qc", result.qc), ("cytokine_standards", result.standards),
+                     ("cytokine_bridging", result.adjustments)):
+        written["tables"][name] = str(write_tsv(df, tree.table(name)))
+    written["anndata"] = str(write_h5ad(build_anndata(result), tree.anndata("cytokines")))
+    write_json({"parameters": result.params.to_dict(),
+                "problems": [p.to_dict() for p in result.problems]}, tree.table("cytokine_parameters").with_suffix(
+                    ".json"))
+    if plots:
+        from myocit_omics.cytokines.plots import plot_bridging, plot_standard_curves
+
+        for plate in dict.fromkeys(p for p, _ in result.fits):
+            written["plots"].append(str(plot_standard_curves(result, plate, tree.plot(
+                f"cytokines/standard_curves_{_safe(plate)}"))))
+        if not result.adjustments.empty:
+            written["plots"].append(str(plot_bridging(result, tree.plot("cytokines/bridge_before_after"))))
+    return written
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def run_cytokines(batches: list[Any], *, config: Any, tree: ResultsTree) -> dict[str, Any]:
+    """Run the cytokine step on stored batches; write tables, AnnData and plots.
+
+    Parameters
+    ----------
+    batches
+        Objects with ``files`` (role -> Path: ``export``, ``export_2``, ..., ``plate_map``),
+        ``manifest`` (dict; ``platform`` optional), ``batch_id`` and ``name``.
+    config
+        A :class:`~myocit_omics.config.StudyConfig` (parameters in ``config.cytokines``) or None.
+    tree
+        The run's results tree.
+
+    Returns
+    -------
+    dict
+        Paths written, counts, parameters (the substitution rule among them) and warnings.
+    """
+    params = params_from_config(getattr(config, "cytokines", None) if config is not None else None)
+    items = []
+    for b in batches:
+        files = {k: Path(v) for k, v in dict(b.files).items()}
+        manifest = dict(getattr(b, "manifest", None) or {})
+        plate_map = read_plate_map(files["plate_map"]) if "plate_map" in files else None
+        roles = _export_roles(files)
+        if not roles:
+            raise InputError("cytokine batch without an export file", file=str(getattr(b, "name", "batch")),
+                             column="files", value=", ".join(files), rule="cytokine.no_export",
+                             expected="role 'export' (and 'export_2', ...) in manifest.yaml")
+        for role in roles:
+            export = read_export(files[role], platform=manifest.get("platform"))
+            items.append((export, plate_map, str(getattr(b, "name", "") or getattr(b, "batch_id", ""))))
+    result = process_exports(items, params)
+    written = write_outputs(result, tree)
+    return {
+        **written,
+        "n_values": int(len(result.long)),
+        "n_samples": int(result.work.loc[result.work["role"].isin(["sample", "bridge"]), "sample_id"].nunique()),
+        "n_analytes": int(result.long["analyte"].nunique()),
+        "n_plates": int(result.long["plate_id"].nunique()),
+        "flags": {k: int(v) for k, v in result.long["flag"].value_counts().items()},
+        "parameters": result.params.to_dict(),
+        "substitution": result.params.substitution,
+        "bridging": result.adjustments[["analyte", "plate_id", "adjustment_log2", "n_pairs", "status"]].to_dict(
+            "records"),
+        "warnings": [p.describe() for p in result.problems],
+    }
