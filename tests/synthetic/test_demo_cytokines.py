@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from pathlib import Path
 
@@ -183,3 +185,55 @@ def test_ifn_related_cytokines_follow_the_latent_activity(
     below = simoa[simoa.value < simoa.lloq]
     assert len(below) > 0 and (below.flag == "<LLOQ").all()
     assert simoa.loc[simoa.value >= simoa.lloq, "flag"].isna().all()
+
+
+def _header_keys(path: Path) -> list[str]:
+    """First cells of the header block, up to the calibration section."""
+    keys = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        first = line.split(",")[0].strip('"')
+        if first.startswith("Most Recent"):
+            break
+        if first:
+            keys.append(first)
+    return keys
+
+
+def test_header_block_and_cell_conventions_match_a_real_xponent_export(luminex: list[dict], shared) -> None:
+    real = shared("fixtures", "exports", "allotropy_luminex_xPONENT_example02.csv")
+    real_keys = _header_keys(real)
+    real_blocks = {}
+    current = None
+    for row in csv.reader(io.StringIO(real.read_text(encoding="utf-8", errors="replace"))):
+        if row and row[0] == "DataType:":
+            current = real_blocks.setdefault(row[1], [])
+        elif row and current is not None:
+            current.append(row)
+        else:
+            current = None
+    for plate in luminex:
+        ours = _header_keys(plate["export"])
+        # same keys, in the same order, except where the protocol differs (ProtocolAnalysis is Quan here)
+        assert [k for k in ours if k in real_keys] == [k for k in real_keys if k in ours]
+        assert len(set(real_keys) - set(ours)) == 0, set(real_keys) - set(ours)
+        for name in (
+            "Median",
+            "Count",
+            "Net MFI",
+            "Avg Net MFI",
+            "Units",
+            "Per Bead Count",
+            "Dilution Factor",
+            "Analysis Types",
+            "Audit Logs",
+            "Warnings/Errors",
+        ):
+            assert plate["blocks"][name][0][0] == real_blocks[name][0][0], name
+            assert (plate["blocks"][name][0][-1] == "Total Events") == (
+                real_blocks[name][0][-1] == "Total Events"
+            )
+        real_loc = real_blocks["Median"][1][0]
+        assert LOCATION.match(real_loc) and LOCATION.match(plate["blocks"]["Median"][1][0])
+        warn = plate["blocks"]["Warnings/Errors"][1:]
+        assert warn and all(re.fullmatch(r"1,[A-H]\d{1,2}", w[0]) and w[1] == "Warning" for w in warn)
+        assert real_blocks["Warnings/Errors"][1][2] == warn[0][2]

@@ -413,13 +413,19 @@ def _readme(rna: Any, cyto: Any, clin: Any, pk: Any, seed: int) -> str:
             "BAM column to its sample_id.",
         ),
         (
-            "## batches/cytokine-luminex-plate1 and -plate2",
-            f"Serum cytokines on a Luminex FLEXMAP 3D, 18 analytes, xPONENT CSV exports with standards "
-            f"(7 levels, 1:4, duplicates), backgrounds, controls and duplicate sample wells. Plate "
-            f"{p1.plate_id} ({p1.run_date.isoformat()}) and plate {p2.plate_id} "
-            f"({p2.run_date.isoformat()}) share "
-            f"{len(cyto.bridge_samples)} bridge samples (role `bridge` in `plate_map.csv`). Several analytes "
-            f"are mostly below the lowest standard (`< ...` in the Result block).",
+            "## batches/cytokine-luminex-plate1",
+            f"Serum cytokines on a Luminex FLEXMAP 3D, 18 analytes: the xPONENT CSV export of plate "
+            f"{p1.plate_id} (run {p1.run_date.isoformat()}) with standards (7 levels, 1:4, duplicates), "
+            f"backgrounds, controls and duplicate sample wells, and `plate_map.csv` (plate_id, well, "
+            f"sample_id, "
+            f"patient_id, visit, role, dilution_factor). Several analytes are mostly below the lowest "
+            f"standard (`< ...` in the Result block).",
+        ),
+        (
+            "## batches/cytokine-luminex-plate2",
+            f"The second plate, {p2.plate_id} (run {p2.run_date.isoformat()}), same panel and layout: the "
+            f"samples collected after plate 1 and {len(cyto.bridge_samples)} bridge samples re-run from "
+            f"plate 1 (role `bridge` in both plate maps), so that the two plates can be put on one scale.",
         ),
         (
             "## batches/cytokine-simoa-ifna",
