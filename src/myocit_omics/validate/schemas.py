@@ -282,7 +282,9 @@ def _check_column(values: pd.Series, col: Col, *, file: str, config: StudyConfig
     for row, text in values.items():
         empty = text == "" or text.upper() in ("NA", "N/A", "NAN") and numeric
         if empty:
-            if not col.allow_empty:
+            control_visit = (col.kind == "visit" and role is not None
+                             and str(role.get(row, "")).strip() == "healthy_control")
+            if not col.allow_empty and not control_visit:
                 out.add(Problem(file=file, row=int(row), column=col.name, value=text,
                                 message="empty cell in a required column", rule=f"required.{col.name}",
                                 expected=col.expected(), fix="fill in the value"))
