@@ -26,7 +26,8 @@ def test_ifn_change_tracks_clinical_change_with_the_planted_sign(demo_root, tmp_
     visits = visits[visits["visit"].isin(config.omics_visits)]
     write_tsv(pd.DataFrame({
         "sample_id": "RNA-" + visits["patient_id"] + "-" + visits["visit"],
-        "patient_id": visits["patient_id"], "visit": visits["visit"], "gene_set": "LATENT", "method": "truth", "score": visits["ifn_activity"],
+        "patient_id": visits["patient_id"], "visit": visits["visit"], "gene_set": "LATENT",
+        "method": "truth", "score": visits["ifn_activity"],
         "n_genes": 0, "reference": "truth", "positive": True, "qc_pass": True}), tree.table("ifn_scores"))
     out = run_linking(tree, config=config)
     assert out["skipped"] == {}  # cytokines absent is a note, every analysis ran
