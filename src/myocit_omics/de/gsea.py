@@ -84,8 +84,8 @@ def ranking_from_results(results: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     if missing:
         notes.append(f"{missing} gene(s) without a Wald statistic (not tested) are left out of the ranking")
     stat = stat.dropna()
-    order = stat.abs().sort_values(ascending=False, kind="mergesort").index
-    ranked = stat.loc[order]
+    order = np.argsort(-stat.abs().to_numpy(), kind="mergesort")
+    ranked = stat.iloc[order]
     dup = ranked.index.duplicated(keep="first")
     if dup.any():
         notes.append(f"{int(dup.sum())} row(s) with a duplicated gene symbol collapsed to the one with the "
