@@ -76,18 +76,29 @@ def test_core_set_errors_name_row_column_value(tmp_path):
     bad = [
         "MYO-01,W0,60,50,6,6,2.4,3000,,,,,5,7,12,20,30,40,2",    # CMAS 60 > 52
         "MYO-01,W4,20,abc,6,6,2.4,3000,,,,,5,7,12,20,30,40,2",   # MMT8 not a number
-        "MYO-01,W4,20,50,6,6,2.4,3000,,,,,5,7,12,20,30,40,2",    # duplicate patient/visit
         "MYO-1,W9,20,50,6,6,2.4,3000,,,,,5,7,12,20,30,40,2",     # bad id and visit
     ]
     with pytest.raises(ValidationFailed) as info:
         read_core_set(write_core(tmp_path, bad), config=default_study_config())
+    problems = {(p.row, p.column, str(p.value)) for p in info.value.problems}
+    assert {(2, "cmas", "60"), (3, "mmt8", "abc"), (4, "patient_id", "MYO-1"), (4, "visit", "W9")} <= problems
+    assert "core_set.csv, row 2, column 'cmas'" in str(info.value)
+
+
+def test_duplicate_visit_row_is_refused(tmp_path):
+    rows = ["MYO-01,W4,20,50,6,6,2.4,3000,,,,,5,7,12,20,30,40,2"] * 2
+    with pytest.raises(ValidationFailed, match=r"row 3, column 'visit'.*patient and visit appear twice"):
+        read_core_set(write_core(tmp_path, rows), config=default_study_config())
+
+
+def test_parse_core_set_rules_without_the_intake_reader():
+    raw = pd.DataFrame({"patient_id": ["MYO-01", "MYO-01", "MYO-1"], "visit": ["W0", "W4", "W9"],
+                        "cmas": ["60", "20", ""], "mmt8": ["50", "abc", "NA"]})
+    with pytest.raises(ValidationFailed) as info:
+        parse_core_set(raw, config=default_study_config())
     problems = {(p.row, p.column, p.rule) for p in info.value.problems}
-    assert (2, "cmas", "range.cmas") in problems
-    assert (3, "mmt8", "clinical.number") in problems
-    assert (4, "visit", "clinical.duplicate") in problems
-    assert (5, "patient_id", "clinical.patient_id") in problems
-    assert (5, "visit", "clinical.visit") in problems
-    assert "core_set.csv, row 2, column 'cmas'" in str(info.value) and "'60'" in str(info.value)
+    assert problems == {(2, "cmas", "range.cmas"), (3, "mmt8", "clinical.number"),
+                        (4, "patient_id", "clinical.patient_id"), (4, "visit", "clinical.visit")}
 
 
 def test_das_total_clash_is_an_error():

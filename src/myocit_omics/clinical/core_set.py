@@ -7,6 +7,7 @@ stays missing (NaN) all the way through; nothing here fills a gap.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from dataclasses import dataclass
@@ -103,22 +104,40 @@ def visit_sort_key(visit: str) -> tuple[int, float]:
     return (1, float(m.group(1)) if m else math.inf)
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    """Read a CSV/TSV/xlsx as strings, with the project reader when it exists."""
+#: Intake readers of the store (``myocit_omics.io``) by table kind: module and function.
+_INTAKE_READERS = {"core_set": ("myocit_omics.io.clinical", "read_core_set"),
+                   "patients": ("myocit_omics.io.clinical", "read_patients"),
+                   "pk": ("myocit_omics.io.pk", "read_pk")}
+
+
+def _read_raw(path: Path, *, kind: str | None = None, config: StudyConfig | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV/xlsx as a table of strings (empty string = empty cell).
+
+    The intake reader of the store (``myocit_omics.io.clinical`` / ``io.pk``, the same checks
+    as at hand-in) is used when it exists, else the project's table reader, else pandas. The
+    row index is kept so that messages can name the spreadsheet row.
+    """
     if not path.is_file():
         raise InputError("file not found", file=str(path), expected="an existing CSV file",
                          rule="clinical.missing_file")
-    try:
-        from myocit_omics.io.tables import read_table  # the store engineer's reader, when present
-    except ImportError:
-        read_table = None
-    if read_table is not None:
+    df = None
+    if kind in _INTAKE_READERS:
+        module, func = _INTAKE_READERS[kind]
         try:
+            reader = getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError):
+            reader = None
+        if reader is not None:
+            df = reader(path, config=config, name=path.name)
+    if df is None:
+        try:
+            from myocit_omics.io.tables import read_table
+        except ImportError:
+            read_table = None
+        if read_table is not None:
             df = read_table(path)
-        except TypeError:  # signature differs from what we expect: fall back to pandas
-            df = None
-        if isinstance(df, pd.DataFrame):
-            return df.astype(object).where(df.notna(), "").astype(str)
+    if isinstance(df, pd.DataFrame):
+        return df.astype(object).where(df.notna(), "").astype(str)
     sep = "\t" if path.suffix.lower() in {".tsv", ".txt"} else ","
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -254,16 +273,18 @@ def read_core_set(path: str | Path, *, config: StudyConfig | None = None) -> pd.
         The typed core set.
     """
     path = Path(path)
-    return parse_core_set(_read_raw(path), file=str(path), config=config)
+    return parse_core_set(_read_raw(path, kind="core_set", config=config), file=str(path), config=config)
 
 
-def read_patients(path: str | Path | None) -> pd.DataFrame:
+def read_patients(path: str | Path | None, *, config: StudyConfig | None = None) -> pd.DataFrame:
     """Read ``patients.csv`` (patient_id, sex, age_years, weight_kg, msa_group, baricitinib_dose_mg).
 
     Parameters
     ----------
     path
         The file, or None (then an empty table with those columns).
+    config
+        Study configuration (patient-id pattern), passed to the intake reader.
 
     Returns
     -------
@@ -279,7 +300,7 @@ def read_patients(path: str | Path | None) -> pd.DataFrame:
     if path is None:
         return pd.DataFrame(columns=cols)
     path = Path(path)
-    raw = _read_raw(path).rename(columns=lambda c: str(c).strip().lower())
+    raw = _read_raw(path, kind="patients", config=config).rename(columns=lambda c: str(c).strip().lower())
     rows = row_numbers(raw)
     raw = raw.reset_index(drop=True)
     problems: list[Problem] = []

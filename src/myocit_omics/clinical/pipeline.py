@@ -38,7 +38,7 @@ def run_clinical(patients_path: str | Path | None, core_set_path: str | Path, pk
     """
     params = OutcomeParams.from_config(config.clinical)
     pk_params = PkParams.from_config(config.clinical)
-    patients = read_patients(patients_path)
+    patients = read_patients(patients_path, config=config)
     core = read_core_set(core_set_path, config=config)
     expected_patients = list(patients["patient_id"]) or list(config.patients or [])
     visits = [v for v in config.visits if v in PROTOCOL_VISITS] or list(PROTOCOL_VISITS)
@@ -58,7 +58,7 @@ def run_clinical(patients_path: str | Path | None, core_set_path: str | Path, pk
                         "see tis_note in clinical_outcomes.tsv")
     pk_summary = "no PK batch: pk_exposure.tsv not written"
     if pk_path is not None:
-        pk = read_pk(pk_path)
+        pk = read_pk(pk_path, config=config)
         exposure, pop = pk_exposure(pk, params=pk_params, patients=patients)
         paths["pk_exposure"] = str(write_tsv(exposure[EXPOSURE_COLUMNS], tree.table("pk_exposure")))
         paths["pk_population_fit"] = str(write_json(

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from myocit_omics.clinical.core_set import _MISSING_TOKENS, _read_raw, row_numbers
+from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError, Problem, ValidationFailed
 
 PK_COLUMNS = ("sample_id", "patient_id", "visit", "dose_mg", "time_since_dose_h",
@@ -95,13 +96,15 @@ class PkParams:
         return params
 
 
-def read_pk(path: str | Path) -> pd.DataFrame:
+def read_pk(path: str | Path, *, config: StudyConfig | None = None) -> pd.DataFrame:
     """Read and check ``pk.csv``.
 
     Parameters
     ----------
     path
         The PK file.
+    config
+        Study configuration, passed to the intake reader.
 
     Returns
     -------
@@ -115,7 +118,7 @@ def read_pk(path: str | Path) -> pd.DataFrame:
         Listing missing columns, non-numbers and negative values.
     """
     path = Path(path)
-    raw = _read_raw(path).rename(columns=lambda c: str(c).strip().lower())
+    raw = _read_raw(path, kind="pk", config=config).rename(columns=lambda c: str(c).strip().lower())
     return parse_pk(raw, file=str(path))
 
 
