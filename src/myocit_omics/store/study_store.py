@@ -363,10 +363,6 @@ class StudyStore:
         with self._db() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
-                if superseded:
-                    con.execute("UPDATE samples SET superseded = 1 WHERE batch_id = ?", (superseded,))
-                    con.execute("UPDATE batches SET superseded_by = ?, supersede_reason = ? WHERE batch_id = ?",
-                                (hand.batch_id, m.supersedes["reason"], superseded))
                 info = {**check.info, "ignored": hand.ignored, "n_unchanged": len(unchanged)}
                 con.execute(
                     "INSERT INTO batches (batch_id, name, kind, submitted_by, handed_in_by, note, manifest_json, "
@@ -374,6 +370,10 @@ class StudyStore:
                     (hand.batch_id, m.name, m.kind, m.submitted_by, who, m.note,
                      json.dumps(m.raw, default=str, sort_keys=True), json.dumps(info, default=str, sort_keys=True),
                      str(hand.source), utc_now(), len(new)))
+                if superseded:
+                    con.execute("UPDATE samples SET superseded = 1 WHERE batch_id = ?", (superseded,))
+                    con.execute("UPDATE batches SET superseded_by = ?, supersede_reason = ? WHERE batch_id = ?",
+                                (hand.batch_id, m.supersedes["reason"], superseded))
                 for rel, sha in sorted(hand.files.items()):
                     role = roles.get(rel) or next((r for d, r in roles.items() if rel.startswith(d + "/")),
                                                   "manifest" if rel == "manifest.yaml" else "other")
