@@ -7,6 +7,7 @@ visits never doubles a row.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def rnaseq_anndata(store: Any) -> Any:
         obs["batch_name"] = b.name
         obs_parts.append(obs.set_index("sample_id"))
         batches_info.append({"batch_id": b.batch_id, "name": b.name, "format": matrix.fmt,
-                             "rounding": matrix.rounding, "n_samples": int(len(sheet))})
+                             "rounding": matrix.rounding, "n_samples": len(sheet)})
     if not frames:
         return ad.AnnData(np.zeros((0, 0), dtype=np.int64))
     common = set.intersection(*gene_sets)
@@ -105,12 +106,15 @@ def rnaseq_anndata(store: Any) -> Any:
                                                                                           strict=True)]
     obs = obs.astype({c: str for c in ("patient_id", "visit", "sex", "role", "seq_batch", "batch_id",
                                        "batch_name")})
-    var = pd.DataFrame({"gene_name": [gene_names.get(g, g) for g in order]}, index=pd.Index(order, name="gene_id"))
+    var = pd.DataFrame({"gene_name": [gene_names.get(g, g) for g in order]},
+                       index=pd.Index(order, name="gene_id"))
     matrix_values = counts.to_numpy(dtype=np.int64)
     adata = ad.AnnData(X=matrix_values.copy(), obs=obs, var=var)
     adata.layers["counts"] = matrix_values
-    adata.uns["ingest"] = {"batches": batches_info,
-                           "genes_not_in_every_batch": int(len(set.union(*gene_sets)) - len(common))}
+    # JSON text: h5ad cannot store a list of dicts (or None values) in uns
+    n_partial = int(len(set.union(*gene_sets)) - len(common))
+    adata.uns["ingest"] = json.dumps({"batches": batches_info, "genes_not_in_every_batch": n_partial},
+                                     default=str)
     return adata
 
 

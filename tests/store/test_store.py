@@ -213,7 +213,7 @@ def test_study_loaders_assemble_anndata(tmp_path, factory, store):
     assert adata.layers["counts"].dtype == np.int64
     assert set(adata.obs["batch_name"]) == {"rnaseq1-test", "rnaseq2-test"}
     assert adata.obs.loc["RNA2-MYO-03-W4", "msa_group"] == "anti-TIF1g"
-    rounding = {b["name"]: b["rounding"]["n_rounded"] for b in adata.uns["ingest"]["batches"]}
+    rounding = {b["name"]: b["rounding"]["n_rounded"] for b in json.loads(adata.uns["ingest"])["batches"]}
     assert rounding["rnaseq1-test"] > 0 and rounding["rnaseq2-test"] == 0
     assert list(adata.var["gene_name"][:2]) == ["G0", "G1"]
 
