@@ -35,13 +35,31 @@ def bridged_pair(tmp_path: Path):
         bridges = [f"BR-{i}" for i in range(1, 9)]
         own1 = [f"A-{i:02d}" for i in range(1, 30)]
         own2 = [f"B-{i:02d}" for i in range(1, 30)]
-        conc = {n: float(np.exp(rng.uniform(np.log(20), np.log(4000)))) for n in bridges + own1 + own2}
+        conc = {n: float(np.exp(rng.uniform(np.log(20), np.log(4000)))) for n in bridges}
+        conc |= {n: float(np.exp(rng.uniform(np.log(0.2), np.log(20000)))) for n in own1 + own2}
         p1, p2 = tmp_path / "plate1.csv", tmp_path / "plate2.csv"
-        t1 = write_xponent_plate(p1, n_analytes=n_analytes, seed=seed, batch="RUN-A", sample_names=bridges + own1,
-                                 sample_conc=conc, noise_cv=0.03)
-        t2 = write_xponent_plate(p2, n_analytes=n_analytes, seed=seed, batch="RUN-B", sample_names=bridges + own2,
-                                 sample_conc=conc, sample_factor=factor, noise_cv=0.03, quoted=False, bom=True,
-                                 date="26/02/2014")
+        t1 = write_xponent_plate(
+            p1,
+            n_analytes=n_analytes,
+            seed=seed,
+            batch="RUN-A",
+            sample_names=bridges + own1,
+            sample_conc=conc,
+            noise_cv=0.03,
+        )
+        t2 = write_xponent_plate(
+            p2,
+            n_analytes=n_analytes,
+            seed=seed,
+            batch="RUN-B",
+            sample_names=bridges + own2,
+            sample_conc=conc,
+            sample_factor=factor,
+            noise_cv=0.03,
+            quoted=False,
+            bom=True,
+            date="26/02/2014",
+        )
         patient = {}
         for i, n in enumerate(own1 + own2):
             patient[n] = (f"MYO-{i % 16 + 1:02d}", ["W0", "W4", "W24"][i // 16 % 3])
@@ -57,11 +75,26 @@ def bridged_pair(tmp_path: Path):
                 else:
                     role, sid = "sample", s
                 pat, vis = patient.get(s, ("", ""))
-                rows.append({"plate_id": pid, "well": w, "sample_id": sid, "patient_id": pat, "visit": vis,
-                             "role": role, "dilution_factor": "" if not np.isfinite(dil) else f"{dil:g}"})
+                rows.append(
+                    {
+                        "plate_id": pid,
+                        "well": w,
+                        "sample_id": sid,
+                        "patient_id": pat,
+                        "visit": vis,
+                        "role": role,
+                        "dilution_factor": "" if not np.isfinite(dil) else f"{dil:g}",
+                    }
+                )
         pm = tmp_path / "plate_map.csv"
         pd.DataFrame(rows).to_csv(pm, index=False)
-        return {"plates": [p1, p2], "plate_map": pm, "truth": [t1, t2], "factor": factor, "patient": patient,
-                "bridges": bridges}
+        return {
+            "plates": [p1, p2],
+            "plate_map": pm,
+            "truth": [t1, t2],
+            "factor": factor,
+            "patient": patient,
+            "bridges": bridges,
+        }
 
     return make

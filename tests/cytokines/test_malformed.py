@@ -31,7 +31,7 @@ def test_truncated_file_in_a_block_is_refused(plate, tmp_path):
     assert "block 'Count'" in text
     assert "truncated" in text
     well = lines[cut].split('"')[1]  # e.g. 9(1,A2)
-    assert well[well.index(",") + 1:-1] in text  # the well is named
+    assert well[well.index(",") + 1 : -1] in text  # the well is named
 
 
 def test_truncated_block_missing_wells_is_refused(plate, tmp_path):
@@ -40,7 +40,7 @@ def test_truncated_block_missing_wells_is_refused(plate, tmp_path):
     start = next(i for i, ln in enumerate(lines) if ln.startswith('"DataType:","Count"'))
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].strip())
     bad = tmp_path / "short_block.csv"
-    bad.write_text("".join(lines[:end - 5] + lines[end:]), encoding="utf-8")
+    bad.write_text("".join(lines[: end - 5] + lines[end:]), encoding="utf-8")
     with pytest.raises(ValidationFailed) as err:
         read_export(bad)
     text = str(err.value)
@@ -103,10 +103,12 @@ def test_lost_decimal_point_in_expected_concentration_flags_the_analyte(plate):
 def test_missing_standards_are_flagged(plate, tmp_path):
     path, _ = plate(n_analytes=2, n_wells=40)
     lines = _lines(path)
-    i = next(i for i, ln in enumerate(lines) if ln.startswith('"DataType:","Standard Expected Concentration"'))
+    i = next(
+        i for i, ln in enumerate(lines) if ln.startswith('"DataType:","Standard Expected Concentration"')
+    )
     j = next(k for k in range(i, len(lines)) if not lines[k].strip())
     bad = tmp_path / "no_expected.csv"
-    bad.write_text("".join(lines[:i] + lines[j + 1:]), encoding="utf-8")
+    bad.write_text("".join(lines[:i] + lines[j + 1 :]), encoding="utf-8")
     exp = read_export(bad)
     prob = next(p for p in exp.problems if p.rule == "xponent.missing_standards")
     assert "Standard Expected Concentration" in prob.describe()
@@ -173,7 +175,9 @@ def test_generic_csv_problems_all_reported(tmp_path):
         ",IFN-alpha,3,fg/mL,1,1000,R1,A2,\n"
         "S3,IFN-alpha,abc,fg/mL,1,1000,R1,A3,\n"
         "S4,IFN-alpha,<1,fg/mL,1,1000,R1,A4,maybe\n"
-        "S5,IFN-alpha,4,fg/mL,10,1,R1,Z9,\n", encoding="utf-8")
+        "S5,IFN-alpha,4,fg/mL,10,1,R1,Z9,\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ValidationFailed) as err:
         read_export(p)
     by_rule = {pr.rule: pr for pr in err.value.problems}
@@ -202,21 +206,52 @@ def test_unknown_format_is_refused_with_alternatives(tmp_path):
 
 def test_plate_map_problems_all_reported(tmp_path):
     p = tmp_path / "plate_map.csv"
-    pd.DataFrame([
-        {"plate_id": "P1", "well": "A1", "sample_id": "X1", "patient_id": "MYO-01", "visit": "W0",
-         "role": "sample", "dilution_factor": "2"},
-        {"plate_id": "P1", "well": "A1", "sample_id": "X2", "patient_id": "MYO-02", "visit": "W0",
-         "role": "sample", "dilution_factor": "2"},
-        {"plate_id": "P1", "well": "Q1", "sample_id": "X3", "patient_id": "MYO-03", "visit": "W0",
-         "role": "unknown", "dilution_factor": "-1"},
-        {"plate_id": "P1", "well": "A3", "sample_id": "X4", "patient_id": "", "visit": "",
-         "role": "sample", "dilution_factor": ""},
-    ]).to_csv(p, index=False)
+    pd.DataFrame(
+        [
+            {
+                "plate_id": "P1",
+                "well": "A1",
+                "sample_id": "X1",
+                "patient_id": "MYO-01",
+                "visit": "W0",
+                "role": "sample",
+                "dilution_factor": "2",
+            },
+            {
+                "plate_id": "P1",
+                "well": "A1",
+                "sample_id": "X2",
+                "patient_id": "MYO-02",
+                "visit": "W0",
+                "role": "sample",
+                "dilution_factor": "2",
+            },
+            {
+                "plate_id": "P1",
+                "well": "Q1",
+                "sample_id": "X3",
+                "patient_id": "MYO-03",
+                "visit": "W0",
+                "role": "unknown",
+                "dilution_factor": "-1",
+            },
+            {
+                "plate_id": "P1",
+                "well": "A3",
+                "sample_id": "X4",
+                "patient_id": "",
+                "visit": "",
+                "role": "sample",
+                "dilution_factor": "",
+            },
+        ]
+    ).to_csv(p, index=False)
     with pytest.raises(ValidationFailed) as err:
         read_plate_map(p)
     rules = sorted(pr.rule for pr in err.value.problems)
-    assert rules == sorted(["plate_map.duplicate", "plate_map.well", "plate_map.role", "plate_map.dilution",
-                            "plate_map.patient"])
+    assert rules == sorted(
+        ["plate_map.duplicate", "plate_map.well", "plate_map.role", "plate_map.dilution", "plate_map.patient"]
+    )
     assert {pr.row for pr in err.value.problems} == {3, 4, 5}
 
 

@@ -37,7 +37,7 @@ def _block(path, name):
         if r and r[0] == "DataType:" and r[1] == name:
             header = [c for c in rows[i + 1] if c != ""] if rows[i + 1][-1] == "" else rows[i + 1]
             data = []
-            for r2 in rows[i + 2:]:
+            for r2 in rows[i + 2 :]:
                 if not any(c.strip() for c in r2) or r2[0] == "DataType:":
                     break
                 data.append(r2)
@@ -72,8 +72,18 @@ def test_fixture_read_into_common_form(shared, name):
 def test_xponent_quoted_every_block_kept_and_values(shared):
     path = shared("fixtures", "exports", "allotropy_luminex_xPONENT_example02.csv")
     exp = read_export(path)
-    for block in ("Median", "Count", "Net MFI", "Avg Net MFI", "Units", "Per Bead Count", "Dilution Factor",
-                  "Analysis Types", "Audit Logs", "Warnings/Errors"):
+    for block in (
+        "Median",
+        "Count",
+        "Net MFI",
+        "Avg Net MFI",
+        "Units",
+        "Per Bead Count",
+        "Dilution Factor",
+        "Analysis Types",
+        "Audit Logs",
+        "Warnings/Errors",
+    ):
         assert block in exp.blocks, block
     header, data = _block(path, "Count")
     alpha = header.index("alpha")
@@ -136,8 +146,9 @@ def test_msd_csv_flags_and_instrument_values(shared):
         assert (math.isnan(calc) and math.isnan(row["instrument_value"])) or row["instrument_value"] == calc
         assert row["expected_conc"] == float(rec["Concentration"])
         assert row["well"] == rec["Well"][0] + str(int(rec["Well"][1:]))
-        expected_flag = {"Above Detection Range": "above_detection",
-                         "Above Fit Curve Range": "oor_high"}[rec["Detection Range"]]
+        expected_flag = {"Above Detection Range": "above_detection", "Above Fit Curve Range": "oor_high"}[
+            rec["Detection Range"]
+        ]
         assert row["instrument_flag"] == expected_flag
     assert (v["role"] == "standard").all()  # S001
 

@@ -1,4 +1,4 @@
-"""``myocit cytokines``: read cytokine instrument exports, fit standard curves, write the common long table."""
+"""``myocit cytokines``: read cytokine exports, fit standard curves, write the common long table."""
 
 from __future__ import annotations
 
@@ -20,10 +20,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("exports", nargs="+", type=Path, metavar="EXPORT", help="instrument export file(s)")
     p.add_argument("--plate-map", type=Path, default=None, help="plate_map.csv linking wells to samples")
-    p.add_argument("--platform", choices=["xponent", "msd", "olink", "generic"], default=None,
-                   help="instrument platform (detected from the file when omitted)")
-    p.add_argument("--substitution", choices=["lloq_half", "lloq_sqrt2", "censored"], default=None,
-                   help="substitution rule for censored values (default lloq_half)")
+    p.add_argument(
+        "--platform",
+        choices=["xponent", "msd", "olink", "generic"],
+        default=None,
+        help="instrument platform (detected from the file when omitted)",
+    )
+    p.add_argument(
+        "--substitution",
+        choices=["lloq_half", "lloq_sqrt2", "censored"],
+        default=None,
+        help="substitution rule for censored values (default lloq_half)",
+    )
     p.add_argument("--model", choices=["4pl", "5pl", "auto"], default=None, help="standard-curve model")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--out", type=Path, required=True, help="output folder (tables/, plots/, anndata/)")
@@ -44,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
     tree = ResultsTree(args.out)
     written = write_outputs(result, tree, plots=not args.no_plots)
     flags = result.long["flag"].value_counts().to_dict()
-    print(f"read {len(items)} export(s): {result.long['plate_id'].nunique()} plate(s), "
-          f"{result.long['analyte'].nunique()} analyte(s), {len(result.long)} values; flags {flags}")
+    print(
+        f"read {len(items)} export(s): {result.long['plate_id'].nunique()} plate(s), "
+        f"{result.long['analyte'].nunique()} analyte(s), {len(result.long)} values; flags {flags}"
+    )
     for name, path in written["tables"].items():
         print(f"  {name}: {path}")
     for prob in result.problems:

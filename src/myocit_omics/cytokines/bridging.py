@@ -17,8 +17,16 @@ import numpy as np
 import pandas as pd
 
 #: Columns of the adjustments table.
-ADJUSTMENT_COLUMNS = ("analyte", "plate_id", "reference_plate", "adjustment_log2", "n_pairs",
-                      "bridge_cv_before", "bridge_cv_after", "status")
+ADJUSTMENT_COLUMNS = (
+    "analyte",
+    "plate_id",
+    "reference_plate",
+    "adjustment_log2",
+    "n_pairs",
+    "bridge_cv_before",
+    "bridge_cv_after",
+    "status",
+)
 
 
 def _bridge_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +55,11 @@ def bridge_cv(df: pd.DataFrame, *, npx: bool = False) -> pd.Series:
 
 
 def bridge_plates(
-    df: pd.DataFrame, *, reference: str | None = None, min_pairs: int = 3, plate_order: list[str] | None = None,
+    df: pd.DataFrame,
+    *,
+    reference: str | None = None,
+    min_pairs: int = 3,
+    plate_order: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bridge plates per analyte.
 
@@ -81,8 +93,9 @@ def bridge_plates(
         if len(plates) < 2:
             continue
         ref = reference if reference in plates else plates[0]
-        m = means[means["analyte"] == analyte].pivot_table(index="sample_id", columns="plate_id",
-                                                           values="log2_value", aggfunc="mean")
+        m = means[means["analyte"] == analyte].pivot_table(
+            index="sample_id", columns="plate_id", values="log2_value", aggfunc="mean"
+        )
         for p in plates:
             if p == ref:
                 continue
@@ -102,9 +115,17 @@ def bridge_plates(
                 if col in out.columns:
                     out.loc[sel & ~npx, col] = out.loc[sel & ~npx, col] * 2.0**adj
                     out.loc[sel & npx, col] = out.loc[sel & npx, col] + adj
-            adj_rows.append({"analyte": analyte, "plate_id": p, "reference_plate": ref, "adjustment_log2": adj,
-                             "n_pairs": int(len(d)), "bridge_cv_before": float(cv_before.get(analyte, np.nan)),
-                             "status": status})
+            adj_rows.append(
+                {
+                    "analyte": analyte,
+                    "plate_id": p,
+                    "reference_plate": ref,
+                    "adjustment_log2": adj,
+                    "n_pairs": len(d),
+                    "bridge_cv_before": float(cv_before.get(analyte, np.nan)),
+                    "status": status,
+                }
+            )
     cv_after = bridge_cv(out)
     adj = pd.DataFrame(adj_rows, columns=[c for c in ADJUSTMENT_COLUMNS if c != "bridge_cv_after"])
     adj["bridge_cv_after"] = [float(cv_after.get(a, np.nan)) for a in adj["analyte"]]

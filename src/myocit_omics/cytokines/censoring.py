@@ -38,8 +38,15 @@ import numpy as np
 import pandas as pd
 
 #: Every flag a value can carry.
-FLAGS: tuple[str, ...] = ("ok", "below_lloq", "above_uloq", "extrapolated", "instrument_oor", "missing",
-                          "fit_failed")
+FLAGS: tuple[str, ...] = (
+    "ok",
+    "below_lloq",
+    "above_uloq",
+    "extrapolated",
+    "instrument_oor",
+    "missing",
+    "fit_failed",
+)
 #: Integer codes used in the AnnData ``flags`` layer (``uns["flag_codes"]``).
 FLAG_CODES: dict[str, int] = {f: i for i, f in enumerate(FLAGS)}
 #: Substitution rules.
@@ -64,7 +71,8 @@ def flag_values(df: pd.DataFrame) -> pd.Series:
     """
     out = []
     for rec in df[["value", "side", "lloq", "uloq", "instrument_flag", "curve", "scale"]].itertuples(
-            index=False):
+        index=False
+    ):
         value, side, lloq, uloq, iflag, curve, scale = rec
         iflag = str(iflag or "")
         finite = value is not None and not (isinstance(value, float) and math.isnan(value))
@@ -88,7 +96,9 @@ def flag_values(df: pd.DataFrame) -> pd.Series:
         # no curve of ours: the instrument's number and markers decide
         if iflag in ("below_lloq", "below_detection") or (iflag == "oor_low" and scale != "mfi" and finite):
             out.append("below_lloq")
-        elif iflag in ("above_uloq", "above_detection") or (iflag == "oor_high" and scale != "mfi" and finite):
+        elif iflag in ("above_uloq", "above_detection") or (
+            iflag == "oor_high" and scale != "mfi" and finite
+        ):
             out.append("above_uloq")
         elif iflag in ("oor_low", "oor_high"):
             out.append("instrument_oor")
@@ -106,7 +116,12 @@ def flag_values(df: pd.DataFrame) -> pd.Series:
 
 
 def substitute(
-    value: np.ndarray, flag: np.ndarray, lloq: np.ndarray, uloq: np.ndarray, *, rule: str,
+    value: np.ndarray,
+    flag: np.ndarray,
+    lloq: np.ndarray,
+    uloq: np.ndarray,
+    *,
+    rule: str,
     scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """Apply the substitution rule; return the values to analyse (NaN = not available/censored).

@@ -99,14 +99,16 @@ class CurveFit:
 
 
 def logistic5(x: np.ndarray, a: float, b: float, c: float, d: float, g: float) -> np.ndarray:
-    """The 5PL response ``A + (B - A) / (1 + (C/x)^D)^g`` (x <= 0 gives A)."""
+    """Return the 5PL response ``A + (B - A) / (1 + (C/x)^D)^g`` (x <= 0 gives A)."""
     x = np.asarray(x, dtype=float)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         t = np.where(x > 0, (c / np.where(x > 0, x, 1.0)) ** d, np.inf)
         return a + (b - a) / (1.0 + t) ** g
 
 
-def inverse5(y: np.ndarray, a: float, b: float, c: float, d: float, g: float) -> tuple[np.ndarray, np.ndarray]:
+def inverse5(
+    y: np.ndarray, a: float, b: float, c: float, d: float, g: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Invert the 5PL.
 
     Returns
@@ -147,8 +149,15 @@ def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, floa
     starts = []
     for c0 in (np.exp(np.median(lx)), np.exp(np.percentile(lx, 75)), np.exp(np.percentile(lx, 25))):
         for d0 in (1.0, 0.6):
-            starts.append([lo - 0.02 * span * np.sign(hi - lo), hi + 0.1 * span * np.sign(hi - lo),
-                           math.log(c0), math.log(d0), 0.0])
+            starts.append(
+                [
+                    lo - 0.02 * span * np.sign(hi - lo),
+                    hi + 0.1 * span * np.sign(hi - lo),
+                    math.log(c0),
+                    math.log(d0),
+                    0.0,
+                ]
+            )
     n_par = 5 if five else 4
     lxr = (float(lx.min()) - 12.0, float(lx.max()) + 12.0)
     big = 50.0 * (abs(lo) + abs(hi) + span)
@@ -165,8 +174,9 @@ def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, floa
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                res = optimize.least_squares(resid, p0, bounds=(lower, upper), method="trf",
-                                             x_scale="jac", max_nfev=2000)
+                res = optimize.least_squares(
+                    resid, p0, bounds=(lower, upper), method="trf", x_scale="jac", max_nfev=2000
+                )
         except (ValueError, np.linalg.LinAlgError):
             continue
         rss = float(np.sum(res.fun**2))
@@ -177,8 +187,9 @@ def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, floa
     if best is None:
         return np.full(5, np.nan), float("inf"), False
     p = best[0]
-    out = np.array([p[0] * scale, p[1] * scale, math.exp(p[2]), math.exp(p[3]),
-                    math.exp(p[4]) if five else 1.0])
+    out = np.array(
+        [p[0] * scale, p[1] * scale, math.exp(p[2]), math.exp(p[3]), math.exp(p[4]) if five else 1.0]
+    )
     return out, best[1], best[2]
 
 
@@ -217,22 +228,34 @@ def fit_standard_curve(
     nan_params = {k: float("nan") for k in "ABCDg"}
     levels = np.unique(x)
     if len(levels) < min_levels:
-        return CurveFit("none", nan_params, False,
-                        f"only {len(levels)} standard level(s) with a response; at least {min_levels} needed")
+        return CurveFit(
+            "none",
+            nan_params,
+            False,
+            f"only {len(levels)} standard level(s) with a response; at least {min_levels} needed",
+        )
     means = np.array([np.mean(y[x == v]) for v in levels])
     rho = stats.spearmanr(levels, means).statistic if np.ptp(means) > 0 else 0.0
     if not np.isfinite(rho) or abs(rho) < 0.9:
-        return CurveFit("none", nan_params, False,
-                        f"standards are not monotone in concentration (Spearman rho {rho:.2f} between "
-                        "expected concentration and signal)")
+        return CurveFit(
+            "none",
+            nan_params,
+            False,
+            f"standards are not monotone in concentration (Spearman rho {rho:.2f} between "
+            "expected concentration and signal)",
+        )
     fits: dict[str, tuple[np.ndarray, float, bool]] = {}
     if model in ("4pl", "auto"):
         fits["4pl"] = _fit_one(x, y, five=False)
     if model in ("5pl", "auto") and len(levels) >= min_levels + 1:
         fits["5pl"] = _fit_one(x, y, five=True)
     if not fits:
-        return CurveFit("none", nan_params, False,
-                        f"5PL needs at least {min_levels + 1} standard levels, found {len(levels)}")
+        return CurveFit(
+            "none",
+            nan_params,
+            False,
+            f"5PL needs at least {min_levels + 1} standard levels, found {len(levels)}",
+        )
     n = len(x)
     aic = {m: _aicc(f[1], n, 5 if m == "5pl" else 4) for m, f in fits.items()}
     if model == "auto":
@@ -255,13 +278,22 @@ def fit_standard_curve(
     lloq, uloq = quantifiable_range(fit.standards)
     fit.lloq, fit.uloq = lloq, uloq
     if not np.isfinite(lloq):
-        fit.ok, fit.reason = False, (f"no standard level back-calculates within {recovery_range[0]:g}-"
-                                     f"{recovery_range[1]:g} % recovery")
+        fit.ok, fit.reason = (
+            False,
+            (
+                f"no standard level back-calculates within {recovery_range[0]:g}-"
+                f"{recovery_range[1]:g} % recovery"
+            ),
+        )
     return fit
 
 
 def standard_recovery(
-    fit: CurveFit, x: np.ndarray, y: np.ndarray, *, recovery_range: tuple[float, float],
+    fit: CurveFit,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    recovery_range: tuple[float, float],
 ) -> list[dict[str, float | bool]]:
     """Back-calculate each standard level; recovery and %CV of the replicates."""
     out: list[dict[str, float | bool]] = []
@@ -272,12 +304,22 @@ def standard_recovery(
         bf = b[np.isfinite(b)]
         mean_b = float(np.mean(bf)) if len(bf) == sel.sum() and len(bf) else float("nan")
         rec = 100.0 * mean_b / v if np.isfinite(mean_b) else float("nan")
-        cv = float(100.0 * np.std(bf, ddof=1) / np.mean(bf)) if len(bf) >= 2 and np.mean(bf) > 0 else float("nan")
-        out.append({
-            "expected": float(v), "n": int(sel.sum()), "mean_signal": float(np.mean(y[sel])),
-            "backcalc": mean_b, "recovery_pct": rec, "cv_pct": cv,
-            "ok": bool(np.isfinite(rec) and recovery_range[0] <= rec <= recovery_range[1]),
-        })
+        cv = (
+            float(100.0 * np.std(bf, ddof=1) / np.mean(bf))
+            if len(bf) >= 2 and np.mean(bf) > 0
+            else float("nan")
+        )
+        out.append(
+            {
+                "expected": float(v),
+                "n": int(sel.sum()),
+                "mean_signal": float(np.mean(y[sel])),
+                "backcalc": mean_b,
+                "recovery_pct": rec,
+                "cv_pct": cv,
+                "ok": bool(np.isfinite(rec) and recovery_range[0] <= rec <= recovery_range[1]),
+            }
+        )
     return out
 
 

@@ -19,6 +19,7 @@ max_cv_pct                 20            replicate %CV above which the QC flags 
 min_bead_count             35            bead count below which the QC flags wells
 max_censored_share         0.5           censored share above which the QC flags the analyte
 analytes                   (any)         list of expected analytes; any other is refused
+plots                      true          draw the standard-curve and bridging figures
 =========================  ============  ================================================
 
 Output (results tree): ``tables/cytokines_long.tsv`` (one row per well and analyte: the value
@@ -45,14 +46,27 @@ import pandas as pd
 from myocit_omics.cytokines.bridging import bridge_plates
 from myocit_omics.cytokines.censoring import FLAG_CODES, SUBSTITUTIONS, flag_values, substitute
 from myocit_omics.cytokines.curves import CurveFit, back_calculate, fit_standard_curve
-from myocit_omics.cytokines.qc import QC_COLUMNS, qc_table
+from myocit_omics.cytokines.qc import qc_table
 from myocit_omics.errors import InputError, Problem, ValidationFailed
 from myocit_omics.io.cytokine_exports import CytokineExport, read_export, read_plate_map
 from myocit_omics.results import ResultsTree, write_h5ad, write_json, write_tsv
 
 #: Columns of the three contract tables (docs/contracts.md section 5).
-LONG_COLUMNS = ("sample_id", "patient_id", "visit", "plate_id", "well", "analyte", "raw", "value", "unit",
-                "flag", "instrument_value", "cv_pct", "bead_count")
+LONG_COLUMNS = (
+    "sample_id",
+    "patient_id",
+    "visit",
+    "plate_id",
+    "well",
+    "analyte",
+    "raw",
+    "value",
+    "unit",
+    "flag",
+    "instrument_value",
+    "cv_pct",
+    "bead_count",
+)
 BY_VISIT_COLUMNS = ("patient_id", "visit", "analyte", "value", "log2_value", "flag", "unit", "substitution")
 
 
@@ -70,6 +84,7 @@ class CytokineParams:
     min_bead_count: float = 35.0
     max_censored_share: float = 0.5
     analytes: list[str] | None = None
+    plots: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -92,8 +107,16 @@ def params_from_config(section: dict[str, Any] | None, *, file: str = "study.yam
     valid = set(CytokineParams.__dataclass_fields__)
 
     def bad(key: str, value: Any, expected: str) -> None:
-        problems.append(Problem(file=file, column=f"cytokines.{key}", value=value, expected=expected,
-                                message="invalid cytokine parameter", rule="config.cytokines"))
+        problems.append(
+            Problem(
+                file=file,
+                column=f"cytokines.{key}",
+                value=value,
+                expected=expected,
+                message="invalid cytokine parameter",
+                rule="config.cytokines",
+            )
+        )
 
     for key, value in section.items():
         if key not in valid:
@@ -119,6 +142,11 @@ def params_from_config(section: dict[str, Any] | None, *, file: str = "study.yam
                 bad(key, value, "[low, high] with 0 < low < 100 < high, e.g. [70, 130]")
         elif key == "bridge_reference":
             p.bridge_reference = None if value is None else str(value)
+        elif key == "plots":
+            if not isinstance(value, bool):
+                bad(key, value, "true or false")
+            else:
+                p.plots = value
         elif key == "analytes":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 bad(key, value, "a list of analyte names")
@@ -174,7 +202,9 @@ def _export_roles(files: dict[str, Any]) -> list[str]:
     return sorted([r for r in files if re.match(r"^export(_\d+)?$", r)], key=key)
 
 
-def _match_plates(export_plates: list[str], map_plates: list[str], *, stem: str, used: set[str]) -> dict[str, str]:
+def _match_plates(
+    export_plates: list[str], map_plates: list[str], *, stem: str, used: set[str]
+) -> dict[str, str]:
     """Map the export's plate ids to plate-map plate ids: same id, file stem, else in order."""
     out: dict[str, str] = {}
     free = [p for p in map_plates if p not in used]
@@ -192,7 +222,11 @@ def _match_plates(export_plates: list[str], map_plates: list[str], *, stem: str,
 
 
 def link_plate_map(
-    values: pd.DataFrame, plate_map: pd.DataFrame | None, *, export: CytokineExport, used: set[str],
+    values: pd.DataFrame,
+    plate_map: pd.DataFrame | None,
+    *,
+    export: CytokineExport,
+    used: set[str],
     problems: list[Problem],
 ) -> pd.DataFrame:
     """Add sample_id, patient_id, visit and the plate map's role/dilution to an export's values."""
@@ -202,8 +236,12 @@ def link_plate_map(
     df["visit"] = ""
     if plate_map is None or plate_map.empty:
         return df
-    mapping = _match_plates(list(dict.fromkeys(df["plate_id"])), list(dict.fromkeys(plate_map["plate_id"])),
-                            stem=export.path.stem, used=used)
+    mapping = _match_plates(
+        list(dict.fromkeys(df["plate_id"])),
+        list(dict.fromkeys(plate_map["plate_id"])),
+        stem=export.path.stem,
+        used=used,
+    )
     df["plate_id"] = df["plate_id"].map(lambda p: mapping.get(p, p))
     used.update(mapping.values())
     pm_w = plate_map[plate_map["well"] != ""].set_index(["plate_id", "well"])
@@ -231,14 +269,25 @@ def link_plate_map(
         visits.append(hit["visit"])
         pm_dil = float(hit["dilution_factor"])
         dils.append(pm_dil if (not np.isfinite(dil) or dil == 1.0) else dil)
-    df["role"], df["sample_id"], df["patient_id"], df["visit"], df["dilution_factor"] = \
-        roles, sids, pids, visits, dils
+    df["role"], df["sample_id"], df["patient_id"], df["visit"], df["dilution_factor"] = (
+        roles,
+        sids,
+        pids,
+        visits,
+        dils,
+    )
     if n_unmapped:
-        problems.append(Problem(
-            file=str(export.path), severity="warning", rule="cytokine.unmapped",
-            message=f"{n_unmapped} value(s) (e.g. well {df['well'].iloc[0]}) have no row in the plate map; "
-            "kept with the export's sample name and no patient/visit",
-            expected="every measured well in plate_map.csv"))
+        problems.append(
+            Problem(
+                file=str(export.path),
+                severity="warning",
+                rule="cytokine.unmapped",
+                message=f"{n_unmapped} value(s) (e.g. well {df['well'].iloc[0]}) have no row in the plate "
+                "map; "
+                "kept with the export's sample name and no patient/visit",
+                expected="every measured well in plate_map.csv",
+            )
+        )
     return df
 
 
@@ -254,7 +303,11 @@ def _failed_analytes(export: CytokineExport) -> dict[str, str]:
 
 
 def process_export(
-    export: CytokineExport, plate_map: pd.DataFrame | None, params: CytokineParams, *, batch: str = "",
+    export: CytokineExport,
+    plate_map: pd.DataFrame | None,
+    params: CytokineParams,
+    *,
+    batch: str = "",
     used_plates: set[str] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[tuple[str, str], CurveFit], list[Problem]]:
     """Fit curves where the export has standards, back-calculate, flag; one export.
@@ -266,8 +319,13 @@ def process_export(
         fits by (plate, analyte); problems found).
     """
     problems: list[Problem] = list(export.problems)
-    df = link_plate_map(export.values, plate_map, export=export, used=used_plates if used_plates is not None
-                        else set(), problems=problems)
+    df = link_plate_map(
+        export.values,
+        plate_map,
+        export=export,
+        used=used_plates if used_plates is not None else set(),
+        problems=problems,
+    )
     df["batch"] = batch
     df["file"] = export.path.name
     df["scale"] = export.scale
@@ -280,9 +338,14 @@ def process_export(
     if params.analytes is not None:
         unknown = [a for a in dict.fromkeys(df["analyte"]) if a not in params.analytes]
         if unknown:
-            raise InputError(f"unknown analyte {unknown[0]!r} in {export.path.name}", file=str(export.path),
-                             column="analyte", value=unknown[0], rule="cytokine.unknown_analyte",
-                             expected=f"one of the configured analytes: {', '.join(params.analytes)}")
+            raise InputError(
+                f"unknown analyte {unknown[0]!r} in {export.path.name}",
+                file=str(export.path),
+                column="analyte",
+                value=unknown[0],
+                rule="cytokine.unknown_analyte",
+                expected=f"one of the configured analytes: {', '.join(params.analytes)}",
+            )
     failed = _failed_analytes(export)
     fits: dict[tuple[str, str], CurveFit] = {}
     qc_rows: list[dict[str, Any]] = []
@@ -298,19 +361,31 @@ def process_export(
                 flags.append("standards_invalid")
                 qc_rows.append(_qc_row(plate, analyte, None, flags, model="none"))
                 continue
-            fit = fit_standard_curve(std["expected_conc"].to_numpy(), std["signal"].to_numpy(),
-                                     model=params.model, recovery_range=params.recovery_range)
+            fit = fit_standard_curve(
+                std["expected_conc"].to_numpy(),
+                std["signal"].to_numpy(),
+                model=params.model,
+                recovery_range=params.recovery_range,
+            )
             fits[(plate, analyte)] = fit
             if not fit.ok:
                 df.loc[idx, "curve"] = "failed"
                 flags.append("fit_failed")
-                problems.append(Problem(file=str(export.path), severity="warning", rule="cytokine.fit",
-                                        column=analyte, value=plate,
-                                        message=f"plate {plate}, analyte {analyte}: curve not used: {fit.reason}"))
+                problems.append(
+                    Problem(
+                        file=str(export.path),
+                        severity="warning",
+                        rule="cytokine.fit",
+                        column=analyte,
+                        value=plate,
+                        message=f"plate {plate}, analyte {analyte}: curve not used: {fit.reason}",
+                    )
+                )
             else:
                 conc, side = back_calculate(fit, g["signal"].to_numpy(), g["dilution_factor"].to_numpy())
-                dil = np.where(np.isfinite(g["dilution_factor"]) & (g["dilution_factor"] > 0),
-                               g["dilution_factor"], 1.0)
+                dil = np.where(
+                    np.isfinite(g["dilution_factor"]) & (g["dilution_factor"] > 0), g["dilution_factor"], 1.0
+                )
                 df.loc[idx, "value"] = conc
                 df.loc[idx, "side"] = side
                 df.loc[idx, "curve"] = "fitted"
@@ -324,8 +399,15 @@ def process_export(
             df.loc[idx, "value"] = g["signal"] if use_signal else inst
             if use_signal:
                 df.loc[idx, "unit"] = "MFI"
-        qc_rows.append(_qc_row(plate, analyte, fit, flags,
-                               model=(fit.model if fit else ("npx" if export.scale == "npx" else "instrument"))))
+        qc_rows.append(
+            _qc_row(
+                plate,
+                analyte,
+                fit,
+                flags,
+                model=(fit.model if fit else ("npx" if export.scale == "npx" else "instrument")),
+            )
+        )
         qc_rows[-1]["_instrument_r2"] = _instrument_r2(export, analyte)
     df["flag"] = flag_values(df.assign(lloq=df["lloq_s"], uloq=df["uloq_s"]))
     _compare_instrument(df, qc_rows, params, problems, export)
@@ -339,17 +421,35 @@ def _instrument_r2(export: CytokineExport, analyte: str) -> float:
     return float("nan")
 
 
-def _qc_row(plate: str, analyte: str, fit: CurveFit | None, flags: list[str], *, model: str) -> dict[str, Any]:
-    return {"plate_id": plate, "analyte": analyte, "model": model,
-            "r2": fit.r2 if fit else float("nan"), "lloq": fit.lloq if fit else float("nan"),
-            "uloq": fit.uloq if fit else float("nan"), "n_standards_ok": fit.n_standards_ok if fit else 0,
-            "_flags": list(flags)}
+def _qc_row(
+    plate: str, analyte: str, fit: CurveFit | None, flags: list[str], *, model: str
+) -> dict[str, Any]:
+    return {
+        "plate_id": plate,
+        "analyte": analyte,
+        "model": model,
+        "r2": fit.r2 if fit else float("nan"),
+        "lloq": fit.lloq if fit else float("nan"),
+        "uloq": fit.uloq if fit else float("nan"),
+        "n_standards_ok": fit.n_standards_ok if fit else 0,
+        "_flags": list(flags),
+    }
 
 
-def _compare_instrument(df: pd.DataFrame, qc_rows: list[dict[str, Any]], params: CytokineParams,
-                        problems: list[Problem], export: CytokineExport) -> None:
-    sel = (df["curve"] == "fitted") & (df["flag"] == "ok") & np.isfinite(df["instrument_value"]) & \
-        np.isfinite(df["value"]) & (df["instrument_value"] > 0)
+def _compare_instrument(
+    df: pd.DataFrame,
+    qc_rows: list[dict[str, Any]],
+    params: CytokineParams,
+    problems: list[Problem],
+    export: CytokineExport,
+) -> None:
+    sel = (
+        (df["curve"] == "fitted")
+        & (df["flag"] == "ok")
+        & np.isfinite(df["instrument_value"])
+        & np.isfinite(df["value"])
+        & (df["instrument_value"] > 0)
+    )
     rel = (df.loc[sel, "value"] / df.loc[sel, "instrument_value"] - 1.0).abs() * 100.0
     bad = rel[rel > params.instrument_tolerance_pct]
     if bad.empty:
@@ -360,12 +460,19 @@ def _compare_instrument(df: pd.DataFrame, qc_rows: list[dict[str, Any]], params:
         if n:
             row["_flags"].append(f"instrument_disagrees({n})")
     first = df.loc[bad.index[0]]
-    problems.append(Problem(
-        file=str(export.path), severity="warning", rule="cytokine.instrument_disagrees",
-        column=str(first["analyte"]), value=f"well {first['well']}: ours {first['value']:.4g}, instrument "
-        f"{first['instrument_value']:.4g}",
-        message=f"{len(bad)} value(s) differ from the instrument's own concentration by more than "
-        f"{params.instrument_tolerance_pct:g} %", expected="agreement within the tolerance"))
+    problems.append(
+        Problem(
+            file=str(export.path),
+            severity="warning",
+            rule="cytokine.instrument_disagrees",
+            column=str(first["analyte"]),
+            value=f"well {first['well']}: ours {first['value']:.4g}, instrument "
+            f"{first['instrument_value']:.4g}",
+            message=f"{len(bad)} value(s) differ from the instrument's own concentration by more than "
+            f"{params.instrument_tolerance_pct:g} %",
+            expected="agreement within the tolerance",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- all exports
@@ -382,6 +489,9 @@ def _replicate_cv(df: pd.DataFrame) -> pd.Series:
 
 
 def _aggregate_flag(flags: pd.Series) -> str:
+    """Flag of a sample's combined value: ``ok`` if any well is ok, else the commonest (censored first)."""
+    if (flags == "ok").any():
+        return "ok"
     counts = flags.value_counts()
     top = counts[counts == counts.max()].index.tolist()
     for f in ("below_lloq", "above_uloq", "instrument_oor", "fit_failed", "missing", "extrapolated", "ok"):
@@ -390,8 +500,25 @@ def _aggregate_flag(flags: pd.Series) -> str:
     return str(top[0])
 
 
+def _combine(g: pd.DataFrame) -> tuple[float, float, str]:
+    """Combine a sample's wells (replicates, plates): (mean log2, value, flag).
+
+    When any well is ``ok`` only the ok wells are averaged and the flag is ``ok``; otherwise
+    all wells with a usable (substituted) number are averaged and the flag is the commonest one.
+    """
+    flag = _aggregate_flag(g["flag"])
+    use = g[g["flag"] == "ok"] if flag == "ok" else g
+    l2 = use["log2_used"].to_numpy(dtype=float)
+    l2 = l2[np.isfinite(l2)]
+    if not len(l2):
+        return float("nan"), float("nan"), flag
+    mean_l2 = float(np.mean(l2))
+    return mean_l2, (mean_l2 if (g["scale"] == "npx").all() else 2.0**mean_l2), flag
+
+
 def process_exports(
-    items: list[tuple[CytokineExport, pd.DataFrame | None, str]], params: CytokineParams,
+    items: list[tuple[CytokineExport, pd.DataFrame | None, str]],
+    params: CytokineParams,
 ) -> CytokineResult:
     """Process exports (each with its plate map and batch name) into the step's tables.
 
@@ -413,7 +540,9 @@ def process_exports(
     used: dict[str, set[str]] = {}
     seen_plates: set[str] = set()
     for export, plate_map, batch in items:
-        w, q, f, pr = process_export(export, plate_map, params, batch=batch, used_plates=used.setdefault(batch, set()))
+        w, q, f, pr = process_export(
+            export, plate_map, params, batch=batch, used_plates=used.setdefault(batch, set())
+        )
         clash = set(w["plate_id"]) & seen_plates
         if clash:
             ren = {p: f"{p}@{export.path.stem}" for p in clash}
@@ -428,53 +557,100 @@ def process_exports(
         problems += pr
     work = pd.concat(works, ignore_index=True) if works else pd.DataFrame()
     if work.empty:
-        raise InputError("no cytokine values in the exports", file=", ".join(str(e.path) for e, _, _ in items),
-                         rule="cytokine.empty", expected="at least one measured well")
+        raise InputError(
+            "no cytokine values in the exports",
+            file=", ".join(str(e.path) for e, _, _ in items),
+            rule="cytokine.empty",
+            expected="at least one measured well",
+        )
     own_cv = _replicate_cv(work)
     work["cv_pct"] = np.where(np.isfinite(own_cv), own_cv, work["cv_pct"])
     # log2 before bridging (NPX is already log2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        work["log2_value"] = np.where(work["scale"] == "npx", work["value"],
-                                      np.where(work["value"] > 0, np.log2(work["value"]), np.nan))
+        work["log2_value"] = np.where(
+            work["scale"] == "npx", work["value"], np.where(work["value"] > 0, np.log2(work["value"]), np.nan)
+        )
     work["lloq"], work["uloq"] = work["lloq_s"], work["uloq_s"]
-    bridged, adjustments = bridge_plates(work, reference=params.bridge_reference,
-                                         min_pairs=params.min_bridge_pairs,
-                                         plate_order=list(dict.fromkeys(work["plate_id"])))
-    used_vals = substitute(bridged["value"].to_numpy(), bridged["flag"].to_numpy(), bridged["lloq"].to_numpy(),
-                           bridged["uloq"].to_numpy(), rule=params.substitution, scale=bridged["scale"].to_numpy())
+    bridged, adjustments = bridge_plates(
+        work,
+        reference=params.bridge_reference,
+        min_pairs=params.min_bridge_pairs,
+        plate_order=list(dict.fromkeys(work["plate_id"])),
+    )
+    used_vals = substitute(
+        bridged["value"].to_numpy(),
+        bridged["flag"].to_numpy(),
+        bridged["lloq"].to_numpy(),
+        bridged["uloq"].to_numpy(),
+        rule=params.substitution,
+        scale=bridged["scale"].to_numpy(),
+    )
     bridged["value_used"] = used_vals
     with np.errstate(divide="ignore", invalid="ignore"):
-        bridged["log2_used"] = np.where(bridged["scale"] == "npx", used_vals,
-                                        np.where(used_vals > 0, np.log2(used_vals), np.nan))
+        bridged["log2_used"] = np.where(
+            bridged["scale"] == "npx", used_vals, np.where(used_vals > 0, np.log2(used_vals), np.nan)
+        )
     long = work.rename(columns={})[list(LONG_COLUMNS)].copy()
     long["value"] = work["value"]
     # by visit
-    pts = bridged[(bridged["patient_id"] != "") & (bridged["visit"] != "") &
-                  bridged["role"].isin(["sample", "bridge"])]
+    pts = bridged[
+        (bridged["patient_id"] != "") & (bridged["visit"] != "") & bridged["role"].isin(["sample", "bridge"])
+    ]
     by_rows = []
     for (pid, visit, analyte), g in pts.groupby(["patient_id", "visit", "analyte"], sort=False):
-        l2 = g["log2_used"].to_numpy(dtype=float)
-        l2 = l2[np.isfinite(l2)]
-        npx = (g["scale"] == "npx").all()
-        mean_l2 = float(np.mean(l2)) if len(l2) else float("nan")
-        value = mean_l2 if npx else (2.0**mean_l2 if len(l2) else float("nan"))
-        by_rows.append({"patient_id": pid, "visit": visit, "analyte": analyte, "value": value,
-                        "log2_value": mean_l2, "flag": _aggregate_flag(g["flag"]), "unit": g["unit"].iloc[0],
-                        "substitution": params.substitution})
+        mean_l2, value, flag = _combine(g)
+        by_rows.append(
+            {
+                "patient_id": pid,
+                "visit": visit,
+                "analyte": analyte,
+                "value": value,
+                "log2_value": mean_l2,
+                "flag": flag,
+                "unit": g["unit"].iloc[0],
+                "substitution": params.substitution,
+            }
+        )
     by_visit = pd.DataFrame(by_rows, columns=list(BY_VISIT_COLUMNS))
     qc = qc_table(qc_rows, bridged, adjustments, params)
-    std_rows = [{"plate_id": p, "analyte": a, "model": f.model, **s} for (p, a), f in fits.items() for s in f.standards]
-    standards = pd.DataFrame(std_rows, columns=["plate_id", "analyte", "model", "expected", "n", "mean_signal",
-                                                "backcalc", "recovery_pct", "cv_pct", "ok"])
-    return CytokineResult(long=long, by_visit=by_visit, qc=qc, standards=standards, adjustments=adjustments,
-                          fits=fits, work=bridged, problems=problems, params=params)
+    std_rows = [
+        {"plate_id": p, "analyte": a, "model": f.model, **s}
+        for (p, a), f in fits.items()
+        for s in f.standards
+    ]
+    standards = pd.DataFrame(
+        std_rows,
+        columns=[
+            "plate_id",
+            "analyte",
+            "model",
+            "expected",
+            "n",
+            "mean_signal",
+            "backcalc",
+            "recovery_pct",
+            "cv_pct",
+            "ok",
+        ],
+    )
+    return CytokineResult(
+        long=long,
+        by_visit=by_visit,
+        qc=qc,
+        standards=standards,
+        adjustments=adjustments,
+        fits=fits,
+        work=bridged,
+        problems=problems,
+        params=params,
+    )
 
 
 # --------------------------------------------------------------------------- outputs
 
 
 def build_anndata(result: CytokineResult) -> Any:
-    """Samples x analytes AnnData: X and ``layers["concentration"]``, ``layers["log2"]``, ``layers["flags"]``."""
+    """Build the samples x analytes AnnData (layers ``concentration``, ``log2``, ``flags``)."""
     import anndata as ad
 
     w = result.work[result.work["role"].isin(["sample", "bridge"])]
@@ -486,30 +662,34 @@ def build_anndata(result: CytokineResult) -> Any:
     conc = np.full_like(log2, np.nan)
     flags = np.full(log2.shape, FLAG_CODES["missing"], dtype=np.int8)
     for (s, a), g in w.groupby(["sample_id", "analyte"], sort=False):
-        l2 = g["log2_used"].to_numpy(dtype=float)
-        l2 = l2[np.isfinite(l2)]
         i, j = si[s], ai[a]
-        if len(l2):
-            log2[i, j] = float(np.mean(l2))
-            conc[i, j] = log2[i, j] if (g["scale"] == "npx").all() else 2.0 ** log2[i, j]
-        flags[i, j] = FLAG_CODES[_aggregate_flag(g["flag"])]
+        log2[i, j], conc[i, j], flag = _combine(g)
+        flags[i, j] = FLAG_CODES[flag]
     first = w.drop_duplicates("sample_id").set_index("sample_id")
-    obs = pd.DataFrame({
-        "patient_id": first.loc[samples, "patient_id"].astype(str).to_numpy(),
-        "visit": first.loc[samples, "visit"].astype(str).to_numpy(),
-        "role": first.loc[samples, "role"].astype(str).to_numpy(),
-        "batch": first.loc[samples, "batch"].astype(str).to_numpy(),
-        "plates": [";".join(dict.fromkeys(w.loc[w["sample_id"] == s, "plate_id"])) for s in samples],
-    }, index=pd.Index(samples, name="sample_id"))
+    obs = pd.DataFrame(
+        {
+            "patient_id": first.loc[samples, "patient_id"].astype(str).to_numpy(),
+            "visit": first.loc[samples, "visit"].astype(str).to_numpy(),
+            "role": first.loc[samples, "role"].astype(str).to_numpy(),
+            "batch": first.loc[samples, "batch"].astype(str).to_numpy(),
+            "plates": [";".join(dict.fromkeys(w.loc[w["sample_id"] == s, "plate_id"])) for s in samples],
+        },
+        index=pd.Index(samples, name="sample_id"),
+    )
     fa = w.drop_duplicates("analyte").set_index("analyte")
     qc = result.qc
-    var = pd.DataFrame({
-        "unit": fa.loc[analytes, "unit"].astype(str).to_numpy(),
-        "platform": fa.loc[analytes, "platform"].astype(str).to_numpy(),
-        "scale": fa.loc[analytes, "scale"].astype(str).to_numpy(),
-        "usable": [bool(((qc["analyte"] == a) & ~qc["flag"].str.contains("fit_failed|standards_invalid")).any())
-                   for a in analytes],
-    }, index=pd.Index(analytes, name="analyte"))
+    var = pd.DataFrame(
+        {
+            "unit": fa.loc[analytes, "unit"].astype(str).to_numpy(),
+            "platform": fa.loc[analytes, "platform"].astype(str).to_numpy(),
+            "scale": fa.loc[analytes, "scale"].astype(str).to_numpy(),
+            "usable": [
+                bool(((qc["analyte"] == a) & ~qc["flag"].str.contains("fit_failed|standards_invalid")).any())
+                for a in analytes
+            ],
+        },
+        index=pd.Index(analytes, name="analyte"),
+    )
     for frame in (obs, var):
         for col in frame.columns:
             if frame[col].dtype == object:
@@ -519,8 +699,9 @@ def build_anndata(result: CytokineResult) -> Any:
     adata.layers["log2"] = log2
     adata.layers["flags"] = flags
     adata.uns["flag_codes"] = {k: int(v) for k, v in FLAG_CODES.items()}
-    adata.uns["parameters"] = {k: (v if v is not None else "none") for k, v in result.params.to_dict().items()
-                               if k != "analytes"}
+    adata.uns["parameters"] = {
+        k: (v if v is not None else "none") for k, v in result.params.to_dict().items() if k != "analytes"
+    }
     adata.uns["substitution"] = result.params.substitution
     return adata
 
@@ -528,20 +709,30 @@ def build_anndata(result: CytokineResult) -> Any:
 def write_outputs(result: CytokineResult, tree: ResultsTree, *, plots: bool = True) -> dict[str, Any]:
     """Write the tables, the AnnData and the plots into the results tree; return what was written."""
     written: dict[str, Any] = {"tables": {}, "plots": [], "anndata": None}
-    for name, df in (("cytokines_long", result.long), ("cytokines_by_visit", result.by_visit),
-                     ("cytokine_qc", result.qc), ("cytokine_standards", result.standards),
-                     ("cytokine_bridging", result.adjustments)):
+    for name, df in (
+        ("cytokines_long", result.long),
+        ("cytokines_by_visit", result.by_visit),
+        ("cytokine_qc", result.qc),
+        ("cytokine_standards", result.standards),
+        ("cytokine_bridging", result.adjustments),
+    ):
         written["tables"][name] = str(write_tsv(df, tree.table(name)))
     written["anndata"] = str(write_h5ad(build_anndata(result), tree.anndata("cytokines")))
-    write_json({"parameters": result.params.to_dict(),
-                "problems": [p.to_dict() for p in result.problems]}, tree.table("cytokine_parameters").with_suffix(
-                    ".json"))
+    write_json(
+        {"parameters": result.params.to_dict(), "problems": [p.to_dict() for p in result.problems]},
+        tree.table("cytokine_parameters").with_suffix(".json"),
+    )
     if plots:
         from myocit_omics.cytokines.plots import plot_bridging, plot_standard_curves
 
         for plate in dict.fromkeys(p for p, _ in result.fits):
-            written["plots"].append(str(plot_standard_curves(result, plate, tree.plot(
-                f"cytokines/standard_curves_{_safe(plate)}"))))
+            written["plots"].append(
+                str(
+                    plot_standard_curves(
+                        result, plate, tree.plot(f"cytokines/standard_curves_{_safe(plate)}")
+                    )
+                )
+            )
         if not result.adjustments.empty:
             written["plots"].append(str(plot_bridging(result, tree.plot("cytokines/bridge_before_after"))))
     return written
@@ -577,24 +768,32 @@ def run_cytokines(batches: list[Any], *, config: Any, tree: ResultsTree) -> dict
         plate_map = read_plate_map(files["plate_map"]) if "plate_map" in files else None
         roles = _export_roles(files)
         if not roles:
-            raise InputError("cytokine batch without an export file", file=str(getattr(b, "name", "batch")),
-                             column="files", value=", ".join(files), rule="cytokine.no_export",
-                             expected="role 'export' (and 'export_2', ...) in manifest.yaml")
+            raise InputError(
+                "cytokine batch without an export file",
+                file=str(getattr(b, "name", "batch")),
+                column="files",
+                value=", ".join(files),
+                rule="cytokine.no_export",
+                expected="role 'export' (and 'export_2', ...) in manifest.yaml",
+            )
         for role in roles:
             export = read_export(files[role], platform=manifest.get("platform"))
             items.append((export, plate_map, str(getattr(b, "name", "") or getattr(b, "batch_id", ""))))
     result = process_exports(items, params)
-    written = write_outputs(result, tree)
+    written = write_outputs(result, tree, plots=params.plots)
     return {
         **written,
-        "n_values": int(len(result.long)),
-        "n_samples": int(result.work.loc[result.work["role"].isin(["sample", "bridge"]), "sample_id"].nunique()),
+        "n_values": len(result.long),
+        "n_samples": int(
+            result.work.loc[result.work["role"].isin(["sample", "bridge"]), "sample_id"].nunique()
+        ),
         "n_analytes": int(result.long["analyte"].nunique()),
         "n_plates": int(result.long["plate_id"].nunique()),
         "flags": {k: int(v) for k, v in result.long["flag"].value_counts().items()},
         "parameters": result.params.to_dict(),
         "substitution": result.params.substitution,
-        "bridging": result.adjustments[["analyte", "plate_id", "adjustment_log2", "n_pairs", "status"]].to_dict(
-            "records"),
+        "bridging": result.adjustments[
+            ["analyte", "plate_id", "adjustment_log2", "n_pairs", "status"]
+        ].to_dict("records"),
         "warnings": [p.describe() for p in result.problems],
     }

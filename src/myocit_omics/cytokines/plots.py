@@ -56,8 +56,11 @@ def plot_standard_curves(result: Any, plate: str, path: Path) -> Path:
                 ax.axvline(lim, color="grey", ls="--", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=10)
-        ax.set_title(f"{a} {fit.model}" + ("" if fit.ok else " FAILED"), fontsize=8,
-                     color="black" if fit.ok else "tab:red")
+        ax.set_title(
+            f"{a} {fit.model}" + ("" if fit.ok else " FAILED"),
+            fontsize=8,
+            color="black" if fit.ok else "tab:red",
+        )
         ax.tick_params(labelsize=6)
     fig.suptitle(f"Standard curves, plate {plate} (dashed: LLOQ/ULOQ)", fontsize=9)
     fig.tight_layout()

@@ -11,12 +11,23 @@ from myocit_omics.cytokines.bridging import bridge_cv
 from myocit_omics.cytokines.censoring import CENSORED
 
 #: Columns of ``tables/cytokine_qc.tsv`` (docs/contracts.md section 5).
-QC_COLUMNS = ("plate_id", "analyte", "model", "r2", "lloq", "uloq", "n_standards_ok", "bridge_cv_pct",
-              "censored_share", "flag")
+QC_COLUMNS = (
+    "plate_id",
+    "analyte",
+    "model",
+    "r2",
+    "lloq",
+    "uloq",
+    "n_standards_ok",
+    "bridge_cv_pct",
+    "censored_share",
+    "flag",
+)
 
 
-def qc_table(qc_rows: list[dict[str, Any]], work: pd.DataFrame, adjustments: pd.DataFrame,
-             params: Any) -> pd.DataFrame:
+def qc_table(
+    qc_rows: list[dict[str, Any]], work: pd.DataFrame, adjustments: pd.DataFrame, params: Any
+) -> pd.DataFrame:
     """Build ``tables/cytokine_qc.tsv``: one row per plate and analyte.
 
     ``flag`` is ``ok`` or ``;``-joined codes: ``fit_failed``, ``standards_invalid`` (the
@@ -49,7 +60,18 @@ def qc_table(qc_rows: list[dict[str, Any]], work: pd.DataFrame, adjustments: pd.
         if np.isfinite(bcv) and bcv > params.max_cv_pct:
             flags.append("bridge_cv_high")
         r2 = r["r2"] if np.isfinite(r["r2"]) else r.get("_instrument_r2", float("nan"))
-        rows.append({"plate_id": plate, "analyte": analyte, "model": r["model"], "r2": r2, "lloq": r["lloq"],
-                     "uloq": r["uloq"], "n_standards_ok": r["n_standards_ok"], "bridge_cv_pct": bcv,
-                     "censored_share": share, "flag": ";".join(flags) if flags else "ok"})
+        rows.append(
+            {
+                "plate_id": plate,
+                "analyte": analyte,
+                "model": r["model"],
+                "r2": r2,
+                "lloq": r["lloq"],
+                "uloq": r["uloq"],
+                "n_standards_ok": r["n_standards_ok"],
+                "bridge_cv_pct": bcv,
+                "censored_share": share,
+                "flag": ";".join(flags) if flags else "ok",
+            }
+        )
     return pd.DataFrame(rows, columns=list(QC_COLUMNS))

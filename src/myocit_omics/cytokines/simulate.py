@@ -111,15 +111,22 @@ def write_xponent_plate(
     stds = [top_standard / dilution_ratio**i for i in range(n_standards)]
     params: dict[str, dict[str, float]] = {}
     for a in analytes:
-        params[a] = {"A": float(rng.uniform(15, 60)), "B": float(rng.uniform(15000, 30000)),
-                     "C": float(np.exp(rng.uniform(np.log(100), np.log(2000)))),
-                     "D": float(rng.uniform(0.8, 1.4)), "g": float(rng.uniform(0.7, 1.3))}
+        params[a] = {
+            "A": float(rng.uniform(15, 60)),
+            "B": float(rng.uniform(15000, 30000)),
+            "C": float(np.exp(rng.uniform(np.log(100), np.log(2000)))),
+            "D": float(rng.uniform(0.8, 1.4)),
+            "g": float(rng.uniform(0.7, 1.3)),
+        }
     wells = well_order(n_wells)
     layout: list[tuple[str, str, float]] = []  # well, sample, dilution
     layout += [(wells[0], "Background0", float("nan")), (wells[1], "Background0", float("nan"))]
     k = 2
     for i in range(n_standards):
-        layout += [(wells[k], f"Standard{i + 1}", float("nan")), (wells[k + 1], f"Standard{i + 1}", float("nan"))]
+        layout += [
+            (wells[k], f"Standard{i + 1}", float("nan")),
+            (wells[k + 1], f"Standard{i + 1}", float("nan")),
+        ]
         k += 2
     n_samples = (n_wells - k) // 2
     names = sample_names if sample_names is not None else [f"Unknown{i + 1}" for i in range(n_samples)]
@@ -134,8 +141,10 @@ def write_xponent_plate(
             if sample_conc is not None and name in sample_conc:
                 true_sample[(name, a)] = sample_conc[name] * afactor[a]
             else:
-                true_sample[(name, a)] = float(np.exp(rng.uniform(np.log(stds[-1] * 0.3),
-                                                                  np.log(stds[0] * 1.5)))) * sample_dilution
+                true_sample[(name, a)] = (
+                    float(np.exp(rng.uniform(np.log(stds[-1] * 0.3), np.log(stds[0] * 1.5))))
+                    * sample_dilution
+                )
     median: dict[tuple[str, str], float] = {}
     count: dict[tuple[str, str], int] = {}
     for w, s, d in layout:
@@ -145,25 +154,45 @@ def write_xponent_plate(
             if s.startswith("Background"):
                 x = 0.0
             elif s.startswith("Standard"):
-                x = stds[int(s[len("Standard"):]) - 1]
+                x = stds[int(s[len("Standard") :]) - 1]
             else:
                 x = true_sample[(s, a)] / d * sample_factor
                 truth.conc[(w, a)] = true_sample[(s, a)]
-            mu = float(logistic5(np.array([x]), p["A"], p["B"], p["C"], p["D"], p["g"])[0]) if x > 0 else p["A"]
+            mu = (
+                float(logistic5(np.array([x]), p["A"], p["B"], p["C"], p["D"], p["g"])[0])
+                if x > 0
+                else p["A"]
+            )
             median[(w, a)] = round(mu * plate_factor * float(np.exp(rng.normal(0, noise_cv))), 1)
             count[(w, a)] = int(rng.integers(40, 120))
-    bg = {a: float(np.mean([median[(w, a)] for w, s, _ in layout if s.startswith("Background")]))
-          for a in analytes}
+    bg = {
+        a: float(np.mean([median[(w, a)] for w, s, _ in layout if s.startswith("Background")]))
+        for a in analytes
+    }
     net = {(w, a): round(median[(w, a)] - bg[a], 2) for w, _, _ in layout for a in analytes}
 
     rows: list[list[str]] = []
-    rows += [["Program", "xPONENT", "", "MAGPIX"], ["Build", "4.2.1705.0"], ["Date", date, "10:50 AM"], [],
-             ["SN", "MAGPX00000000"], ["Batch", batch], ["Version", "1"], ["Operator", "sim"],
-             ["ProtocolName", "SIM_PANEL"], ["SampleVolume", "50 uL"],
-             ["ProtocolPlate", "Name", "plate", "Type", "96", "Plates", "1"],
-             ["ProtocolMicrosphere", "Map", "MagPlex", "Type", "MagPlex", "Count", str(n_analytes)],
-             ["ProtocolAnalysis", "Type", "Quan", "Mode", "FitOfAllStandards"], ["NormBead", "None"], [],
-             ["Samples", str(len(layout)), "Min Events", "50", "Per Bead"], [], ["Results"], []]
+    rows += [
+        ["Program", "xPONENT", "", "MAGPIX"],
+        ["Build", "4.2.1705.0"],
+        ["Date", date, "10:50 AM"],
+        [],
+        ["SN", "MAGPX00000000"],
+        ["Batch", batch],
+        ["Version", "1"],
+        ["Operator", "sim"],
+        ["ProtocolName", "SIM_PANEL"],
+        ["SampleVolume", "50 uL"],
+        ["ProtocolPlate", "Name", "plate", "Type", "96", "Plates", "1"],
+        ["ProtocolMicrosphere", "Map", "MagPlex", "Type", "MagPlex", "Count", str(n_analytes)],
+        ["ProtocolAnalysis", "Type", "Quan", "Mode", "FitOfAllStandards"],
+        ["NormBead", "None"],
+        [],
+        ["Samples", str(len(layout)), "Min Events", "50", "Per Bead"],
+        [],
+        ["Results"],
+        [],
+    ]
 
     def loc(i: int, w: str) -> str:
         return f"{i + 1}(1,{w})"
@@ -173,8 +202,19 @@ def write_xponent_plate(
 
     head = ["Location", "Sample", *analytes, "Total Events"]
     for name, src in (("Median", median), ("Net MFI", net), ("Count", count)):
-        block(name, head, [[loc(i, w), s, *[f"{src[(w, a)]:g}" for a in analytes],
-                            str(sum(count[(w, a)] for a in analytes))] for i, (w, s, _) in enumerate(layout)])
+        block(
+            name,
+            head,
+            [
+                [
+                    loc(i, w),
+                    s,
+                    *[f"{src[(w, a)]:g}" for a in analytes],
+                    str(sum(count[(w, a)] for a in analytes)),
+                ]
+                for i, (w, s, _) in enumerate(layout)
+            ],
+        )
     result_body = []
     for i, (w, s, d) in enumerate(layout):
         cells = []
@@ -194,10 +234,16 @@ def write_xponent_plate(
                 cells.append(f"{x[0] * dd:.4f}")
         result_body.append([loc(i, w), s, *cells, ""])
     block("Result", head, result_body)
-    block("Units", ["Analyte:", *analytes], [["BeadID:", *[str(12 + i) for i in range(n_analytes)]],
-                                            ["Units:", *["pg/mL"] * n_analytes]])
-    block("Dilution Factor", ["Location", "Sample", "Dilution Factor"],
-          [[loc(i, w), s, f"{d:g}" if np.isfinite(d) else ""] for i, (w, s, d) in enumerate(layout)])
+    block(
+        "Units",
+        ["Analyte:", *analytes],
+        [["BeadID:", *[str(12 + i) for i in range(n_analytes)]], ["Units:", *["pg/mL"] * n_analytes]],
+    )
+    block(
+        "Dilution Factor",
+        ["Location", "Sample", "Dilution Factor"],
+        [[loc(i, w), s, f"{d:g}" if np.isfinite(d) else ""] for i, (w, s, d) in enumerate(layout)],
+    )
     exp_body = []
     for i, v in enumerate(stds):
         txt = (expected_override or {}).get(i + 1, f"{v:g}")
@@ -205,9 +251,17 @@ def write_xponent_plate(
     block("Standard Expected Concentration", ["Reagent", *analytes], exp_body)
     block("Analysis Types", ["Analyte:", *analytes], [["AnalysisType", *["Logistic 5P"] * n_analytes]])
     block("Audit Logs", ["UserId", "Date", "Message"], [])
-    block("Warnings/Errors", ["Location", "Status", "Message"],
-          [["1," + layout[-1][0], "Warning", "The acquisition had at least one region that did not reach the "
-            "specified count."]])
+    block(
+        "Warnings/Errors",
+        ["Location", "Status", "Message"],
+        [
+            [
+                "1," + layout[-1][0],
+                "Warning",
+                "The acquisition had at least one region that did not reach the specified count.",
+            ]
+        ],
+    )
     rows += [["-- CRC --"], ["CRC32: 00000000"]]
 
     buf = io.StringIO()

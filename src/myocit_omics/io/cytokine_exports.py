@@ -62,9 +62,23 @@ from myocit_omics.errors import InputError, Problem, ValidationFailed
 
 #: Columns of :attr:`CytokineExport.values`, in order.
 VALUE_COLUMNS: tuple[str, ...] = (
-    "plate_id", "well", "location", "sample", "role", "analyte", "raw", "signal",
-    "instrument_value", "instrument_flag", "unit", "dilution_factor", "bead_count",
-    "cv_pct", "expected_conc", "lloq", "uloq",
+    "plate_id",
+    "well",
+    "location",
+    "sample",
+    "role",
+    "analyte",
+    "raw",
+    "signal",
+    "instrument_value",
+    "instrument_flag",
+    "unit",
+    "dilution_factor",
+    "bead_count",
+    "cv_pct",
+    "expected_conc",
+    "lloq",
+    "uloq",
 )
 
 #: Platforms ``read_export`` knows.
@@ -75,7 +89,13 @@ PLATE_MAP_ROLES: tuple[str, ...] = ("sample", "bridge", "standard", "background"
 
 #: Columns of a plate map (``plate_map.csv``, docs/contracts.md section 2.4).
 PLATE_MAP_COLUMNS: tuple[str, ...] = (
-    "plate_id", "well", "sample_id", "patient_id", "visit", "role", "dilution_factor",
+    "plate_id",
+    "well",
+    "sample_id",
+    "patient_id",
+    "visit",
+    "role",
+    "dilution_factor",
 )
 
 _WELL = re.compile(r"^([A-Pa-p])0*(\d{1,2})$")
@@ -156,11 +176,28 @@ def finish_values(rows: list[dict[str, Any]]) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = np.nan
     df = df[list(VALUE_COLUMNS)].copy()
-    for col in ("signal", "instrument_value", "dilution_factor", "bead_count", "cv_pct",
-                "expected_conc", "lloq", "uloq"):
+    for col in (
+        "signal",
+        "instrument_value",
+        "dilution_factor",
+        "bead_count",
+        "cv_pct",
+        "expected_conc",
+        "lloq",
+        "uloq",
+    ):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    for col in ("plate_id", "well", "location", "sample", "role", "analyte", "raw",
-                "instrument_flag", "unit"):
+    for col in (
+        "plate_id",
+        "well",
+        "location",
+        "sample",
+        "role",
+        "analyte",
+        "raw",
+        "instrument_flag",
+        "unit",
+    ):
         df[col] = df[col].where(df[col].notna(), "").astype(str)
     return df.reset_index(drop=True)
 
@@ -175,7 +212,12 @@ def is_missing_text(text: Any) -> bool:
 
 
 def parse_number(
-    text: Any, *, file: str, where: str, column: str | None = None, row: int | None = None,
+    text: Any,
+    *,
+    file: str,
+    where: str,
+    column: str | None = None,
+    row: int | None = None,
     decimal_comma: bool = False,
 ) -> float:
     """Parse one numeric cell; NaN for an empty or 'NaN' cell.
@@ -210,8 +252,13 @@ def parse_number(
         return float(s)
     except ValueError:
         raise InputError(
-            f"{where}: not a number", file=file, row=row, column=column, value=str(text),
-            expected="a number, empty, or NaN", rule="cytokine.number",
+            f"{where}: not a number",
+            file=file,
+            row=row,
+            column=column,
+            value=str(text),
+            expected="a number, empty, or NaN",
+            rule="cytokine.number",
         ) from None
 
 
@@ -233,11 +280,17 @@ def infer_role(name: str, *, short_codes: bool = False) -> str:
     also ``S001`` -> standard, ``B01`` -> background, ``C01`` -> control.
     """
     s = str(name).strip()
-    if re.match(r"^(standard|std|cal(ibrator)?)[ _-]?\d*$", s, re.I) or s == "S" or (
-            short_codes and re.match(r"^S\d+$", s)):
+    if (
+        re.match(r"^(standard|std|cal(ibrator)?)[ _-]?\d*$", s, re.I)
+        or s == "S"
+        or (short_codes and re.match(r"^S\d+$", s))
+    ):
         return "standard"
-    if re.match(r"^(background|blank|bkg)[ _-]?\d*$", s, re.I) or s == "B" or (
-            short_codes and re.match(r"^B\d+$", s)):
+    if (
+        re.match(r"^(background|blank|bkg)[ _-]?\d*$", s, re.I)
+        or s == "B"
+        or (short_codes and re.match(r"^B\d+$", s))
+    ):
         return "background"
     if re.match(r"^(control|ctrl)[ _-]?\d*$", s, re.I) or (short_codes and re.match(r"^C\d+$", s)):
         return "control"
@@ -300,8 +353,12 @@ def xlsx_rows(path: Path, sheet: str | None = None) -> dict[str, list[list[Any]]
             warnings.simplefilter("ignore", UserWarning)
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise InputError(f"not a readable xlsx workbook: {exc}", file=str(path),
-                         rule="cytokine.xlsx", expected="an .xlsx file") from None
+        raise InputError(
+            f"not a readable xlsx workbook: {exc}",
+            file=str(path),
+            rule="cytokine.xlsx",
+            expected="an .xlsx file",
+        ) from None
     try:
         names = [sheet] if sheet is not None else wb.sheetnames
         return {n: [list(r) for r in wb[n].iter_rows(values_only=True)] for n in names}
@@ -341,7 +398,9 @@ def detect_platform(path: str | Path) -> str:
             return "olink"
         raise InputError(
             "Excel file is neither an MSD Discovery Workbench export nor an Olink NPX workbook",
-            file=str(path), value=", ".join(cells[:6]), rule="cytokine.format",
+            file=str(path),
+            value=", ".join(cells[:6]),
+            rule="cytokine.format",
             expected="a sheet 'Workbench data' (MSD) or rows 'NPX Data'/'OlinkID' (Olink Target 96)",
         )
     text, _ = read_text(path)
@@ -360,7 +419,10 @@ def detect_platform(path: str | Path) -> str:
     if {"sample_id", "analyte", "value"} <= {c.strip().strip('"') for c in low.split(",")}:
         return "generic"
     raise InputError(
-        "cannot tell which instrument wrote this file", file=str(path), row=1, value=first[:80],
+        "cannot tell which instrument wrote this file",
+        file=str(path),
+        row=1,
+        value=first[:80],
         rule="cytokine.format",
         expected="an xPONENT CSV ('Program,xPONENT' first line), an MSD Workbench export "
         "('Plate_<barcode>'), an Olink NPX file (OlinkID, NPX columns) or the generic long CSV "
@@ -394,8 +456,12 @@ def read_export(path: str | Path, *, platform: str | None = None) -> CytokineExp
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("export file not found", file=str(path), rule="cytokine.missing",
-                         expected="an existing instrument export")
+        raise InputError(
+            "export file not found",
+            file=str(path),
+            rule="cytokine.missing",
+            expected="an existing instrument export",
+        )
     if platform is None or platform == "":
         platform = detect_platform(path)
     platform = str(platform).lower()
@@ -419,8 +485,13 @@ def read_export(path: str | Path, *, platform: str | None = None) -> CytokineExp
         from myocit_omics.io.generic_long import read_generic_long
 
         return read_generic_long(path)
-    raise InputError("unknown cytokine platform", file=str(path), value=platform,
-                     expected=f"one of {', '.join(PLATFORMS)}", rule="cytokine.platform")
+    raise InputError(
+        "unknown cytokine platform",
+        file=str(path),
+        value=platform,
+        expected=f"one of {', '.join(PLATFORMS)}",
+        rule="cytokine.platform",
+    )
 
 
 # --------------------------------------------------------------------------- plate map
@@ -449,8 +520,9 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("plate map not found", file=str(path), rule="plate_map.missing",
-                         expected="plate_map.csv")
+        raise InputError(
+            "plate map not found", file=str(path), rule="plate_map.missing", expected="plate_map.csv"
+        )
     text, _ = read_text(path)
     first = text.splitlines()[0] if text else ""
     sep = ";" if first.count(";") > first.count(",") else ("\t" if "\t" in first else ",")
@@ -459,14 +531,18 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot read the plate map: {exc}", file=str(path),
-                         rule="plate_map.parse") from None
+        raise InputError(
+            f"cannot read the plate map: {exc}", file=str(path), rule="plate_map.parse"
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in PLATE_MAP_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(
-            f"plate map lacks column(s) {', '.join(missing)}", file=str(path), row=1,
-            value=", ".join(df.columns), expected=", ".join(PLATE_MAP_COLUMNS),
+            f"plate map lacks column(s) {', '.join(missing)}",
+            file=str(path),
+            row=1,
+            value=", ".join(df.columns),
+            expected=", ".join(PLATE_MAP_COLUMNS),
             rule="plate_map.columns",
         )
     problems: list[Problem] = []
@@ -476,39 +552,78 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
     for i, rec in enumerate(df.to_dict("records")):
         row = i + 2
         for col in ("plate_id", "sample_id"):
-            if not str(rec[col]).strip() and not (col == "sample_id" and rec["role"].strip() in
-                                                  ("background", "standard")):
-                problems.append(Problem(file=f, row=row, column=col, value=rec[col],
-                                        message=f"{col} is empty", expected="a non-empty id",
-                                        rule="plate_map.empty"))
+            if not str(rec[col]).strip() and not (
+                col == "sample_id" and rec["role"].strip() in ("background", "standard")
+            ):
+                problems.append(
+                    Problem(
+                        file=f,
+                        row=row,
+                        column=col,
+                        value=rec[col],
+                        message=f"{col} is empty",
+                        expected="a non-empty id",
+                        rule="plate_map.empty",
+                    )
+                )
         w = str(rec["well"]).strip()
         nw = normalise_well(w) if w else ""
         if nw is None:
-            problems.append(Problem(file=f, row=row, column="well", value=w, message="not a well name",
-                                    expected="a well such as A1 or A01 (rows A-P, columns 1-24)",
-                                    rule="plate_map.well"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=row,
+                    column="well",
+                    value=w,
+                    message="not a well name",
+                    expected="a well such as A1 or A01 (rows A-P, columns 1-24)",
+                    rule="plate_map.well",
+                )
+            )
             nw = w
         wells.append(nw)
         role = str(rec["role"]).strip()
         if role not in PLATE_MAP_ROLES:
-            problems.append(Problem(file=f, row=row, column="role", value=role, message="unknown role",
-                                    expected=f"one of {', '.join(PLATE_MAP_ROLES)}",
-                                    rule="plate_map.role"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=row,
+                    column="role",
+                    value=role,
+                    message="unknown role",
+                    expected=f"one of {', '.join(PLATE_MAP_ROLES)}",
+                    rule="plate_map.role",
+                )
+            )
         if role in ("sample",) and not (str(rec["patient_id"]).strip() and str(rec["visit"]).strip()):
-            problems.append(Problem(file=f, row=row, column="patient_id/visit",
-                                    value=f"{rec['patient_id']!s}/{rec['visit']!s}",
-                                    message="a patient sample needs patient_id and visit",
-                                    expected="e.g. MYO-01 and W0", rule="plate_map.patient"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=row,
+                    column="patient_id/visit",
+                    value=f"{rec['patient_id']!s}/{rec['visit']!s}",
+                    message="a patient sample needs patient_id and visit",
+                    expected="e.g. MYO-01 and W0",
+                    rule="plate_map.patient",
+                )
+            )
         d = str(rec["dilution_factor"]).strip()
         try:
             dv = float(d) if d else 1.0
             if not (dv > 0) or math.isinf(dv):
                 raise ValueError
         except ValueError:
-            problems.append(Problem(file=f, row=row, column="dilution_factor", value=d,
-                                    message="not a positive number",
-                                    expected="a dilution factor > 0 (e.g. 2), or empty for 1",
-                                    rule="plate_map.dilution"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=row,
+                    column="dilution_factor",
+                    value=d,
+                    message="not a positive number",
+                    expected="a dilution factor > 0 (e.g. 2), or empty for 1",
+                    rule="plate_map.dilution",
+                )
+            )
             dv = float("nan")
         dils.append(dv)
     df["well"] = wells
@@ -518,10 +633,17 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
     with_well = df[df["well"] != ""]
     dup = with_well.duplicated(["plate_id", "well"], keep="first")
     for idx in with_well.index[dup]:
-        problems.append(Problem(file=f, row=int(idx) + 2, column="well",
-                                value=f"{df.at[idx, 'plate_id']} {df.at[idx, 'well']}",
-                                message="the same plate and well appear twice",
-                                expected="one row per plate and well", rule="plate_map.duplicate"))
+        problems.append(
+            Problem(
+                file=f,
+                row=int(idx) + 2,
+                column="well",
+                value=f"{df.at[idx, 'plate_id']} {df.at[idx, 'well']}",
+                message="the same plate and well appear twice",
+                expected="one row per plate and well",
+                rule="plate_map.duplicate",
+            )
+        )
     if problems:
         raise ValidationFailed(problems, context=f)
     return df

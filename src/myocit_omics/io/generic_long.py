@@ -54,17 +54,35 @@ from myocit_omics.io.cytokine_exports import (
 )
 
 #: The documented columns of the generic long CSV.
-GENERIC_COLUMNS: tuple[str, ...] = ("sample_id", "analyte", "value", "unit", "lloq", "uloq", "plate",
-                                    "well", "flag")
+GENERIC_COLUMNS: tuple[str, ...] = (
+    "sample_id",
+    "analyte",
+    "value",
+    "unit",
+    "lloq",
+    "uloq",
+    "plate",
+    "well",
+    "flag",
+)
 REQUIRED_NONEMPTY = ("sample_id", "analyte", "unit")
 
 _FLAGS = {
-    "": "", "ok": "",
-    "below_lloq": "below_lloq", "<lloq": "below_lloq", "<lod": "below_lloq", "below lloq": "below_lloq",
-    "above_uloq": "above_uloq", ">uloq": "above_uloq", "above uloq": "above_uloq",
+    "": "",
+    "ok": "",
+    "below_lloq": "below_lloq",
+    "<lloq": "below_lloq",
+    "<lod": "below_lloq",
+    "below lloq": "below_lloq",
+    "above_uloq": "above_uloq",
+    ">uloq": "above_uloq",
+    "above uloq": "above_uloq",
     "extrapolated": "extrapolated",
-    "missing": "missing", "nan": "missing", "no result": "missing",
-    "oor": "oor", "instrument_oor": "oor",
+    "missing": "missing",
+    "nan": "missing",
+    "no result": "missing",
+    "oor": "oor",
+    "instrument_oor": "oor",
 }
 
 
@@ -89,14 +107,21 @@ def read_generic_long(path: str | Path) -> CytokineExport:
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot read the generic cytokine CSV: {exc}", file=f,
-                         rule="generic.parse") from None
+        raise InputError(
+            f"cannot read the generic cytokine CSV: {exc}", file=f, rule="generic.parse"
+        ) from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     missing = [c for c in GENERIC_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"generic cytokine CSV lacks column(s) {', '.join(missing)}", file=f, row=1,
-                         value=", ".join(df.columns), expected=", ".join(GENERIC_COLUMNS),
-                         rule="generic.columns", fix="see docs/cytokine_generic_csv.md")
+        raise InputError(
+            f"generic cytokine CSV lacks column(s) {', '.join(missing)}",
+            file=f,
+            row=1,
+            value=", ".join(df.columns),
+            expected=", ".join(GENERIC_COLUMNS),
+            rule="generic.columns",
+            fix="see docs/cytokine_generic_csv.md",
+        )
     decimal_comma = sep == ";"
     problems: list[Problem] = []
     rows: list[dict[str, Any]] = []
@@ -104,16 +129,30 @@ def read_generic_long(path: str | Path) -> CytokineExport:
         line = i + 2
         for col in REQUIRED_NONEMPTY:
             if is_missing_text(rec[col]):
-                problems.append(Problem(file=f, row=line, column=col, value=rec[col], rule="generic.empty",
-                                        message=f"{col} is empty", expected="a non-empty value"))
+                problems.append(
+                    Problem(
+                        file=f,
+                        row=line,
+                        column=col,
+                        value=rec[col],
+                        rule="generic.empty",
+                        message=f"{col} is empty",
+                        expected="a non-empty value",
+                    )
+                )
 
         def num(col: str, text: Any = None, _rec: dict = rec, _line: int = line) -> float:
             if col not in _rec and text is None:
                 return float("nan")
             try:
-                return parse_number(_rec[col] if text is None else text, file=f,
-                                    where=f"sample {_rec['sample_id']}, analyte {_rec['analyte']}",
-                                    column=col, row=_line, decimal_comma=decimal_comma)
+                return parse_number(
+                    _rec[col] if text is None else text,
+                    file=f,
+                    where=f"sample {_rec['sample_id']}, analyte {_rec['analyte']}",
+                    column=col,
+                    row=_line,
+                    decimal_comma=decimal_comma,
+                )
             except InputError as exc:
                 problems.append(exc.problem)
                 return float("nan")
@@ -122,10 +161,17 @@ def read_generic_long(path: str | Path) -> CytokineExport:
         flag_txt = str(rec["flag"]).strip()
         flag = _FLAGS.get(flag_txt.lower())
         if flag is None:
-            problems.append(Problem(file=f, row=line, column="flag", value=flag_txt, rule="generic.flag",
-                                    message="unknown flag",
-                                    expected="empty, ok, below_lloq, above_uloq, extrapolated, "
-                                    "missing or oor"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    column="flag",
+                    value=flag_txt,
+                    rule="generic.flag",
+                    message="unknown flag",
+                    expected="empty, ok, below_lloq, above_uloq, extrapolated, missing or oor",
+                )
+            )
             flag = ""
         if raw.startswith(("<", ">")):
             num("value", raw[1:].strip())  # the bound must be a number
@@ -139,37 +185,81 @@ def read_generic_long(path: str | Path) -> CytokineExport:
                 flag = "oor_low"
         lloq, uloq = num("lloq"), num("uloq")
         if lloq == lloq and uloq == uloq and lloq > uloq:
-            problems.append(Problem(file=f, row=line, column="lloq", value=f"{lloq:g} > {uloq:g}",
-                                    rule="generic.limits", message="lloq is above uloq",
-                                    expected="lloq <= uloq"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    column="lloq",
+                    value=f"{lloq:g} > {uloq:g}",
+                    rule="generic.limits",
+                    message="lloq is above uloq",
+                    expected="lloq <= uloq",
+                )
+            )
         w = str(rec["well"]).strip()
         well = normalise_well(w) if w else ""
         if well is None:
-            problems.append(Problem(file=f, row=line, column="well", value=w, rule="generic.well",
-                                    message="not a well name", expected="A1 .. P24, or empty"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    column="well",
+                    value=w,
+                    rule="generic.well",
+                    message="not a well name",
+                    expected="A1 .. P24, or empty",
+                )
+            )
             well = w
         if is_missing_text(raw) and flag == "":
             flag = "missing"
-        rows.append({
-            "plate_id": str(rec["plate"]).strip() or path.stem, "well": well, "location": w,
-            "sample": str(rec["sample_id"]).strip(), "role": "sample", "analyte": str(rec["analyte"]).strip(),
-            "raw": raw, "signal": float("nan"), "instrument_value": value, "instrument_flag": flag,
-            "unit": str(rec["unit"]).strip(), "dilution_factor": num("dilution_factor"),
-            "bead_count": num("bead_count"), "cv_pct": num("cv_pct"), "lloq": lloq, "uloq": uloq,
-        })
+        rows.append(
+            {
+                "plate_id": str(rec["plate"]).strip() or path.stem,
+                "well": well,
+                "location": w,
+                "sample": str(rec["sample_id"]).strip(),
+                "role": "sample",
+                "analyte": str(rec["analyte"]).strip(),
+                "raw": raw,
+                "signal": float("nan"),
+                "instrument_value": value,
+                "instrument_flag": flag,
+                "unit": str(rec["unit"]).strip(),
+                "dilution_factor": num("dilution_factor"),
+                "bead_count": num("bead_count"),
+                "cv_pct": num("cv_pct"),
+                "lloq": lloq,
+                "uloq": uloq,
+            }
+        )
     values = finish_values(rows)
     dup = values.duplicated(["sample", "analyte", "plate_id", "well"], keep="first")
     for idx in values.index[dup]:
         r = values.loc[idx]
-        problems.append(Problem(file=f, row=int(idx) + 2, column="sample_id", rule="generic.duplicate",
-                                value=f"{r['sample']} {r['analyte']} {r['plate_id']} {r['well']}",
-                                message="the same sample, analyte, plate and well appear twice",
-                                expected="one row per sample, analyte and well"))
+        problems.append(
+            Problem(
+                file=f,
+                row=int(idx) + 2,
+                column="sample_id",
+                rule="generic.duplicate",
+                value=f"{r['sample']} {r['analyte']} {r['plate_id']} {r['well']}",
+                message="the same sample, analyte, plate and well appear twice",
+                expected="one row per sample, analyte and well",
+            )
+        )
     if problems:
         raise ValidationFailed(problems, context=f)
     analytes = values.groupby("analyte", sort=False)["unit"].first().reset_index()
     return CytokineExport(
-        path=path, platform="generic", fmt="generic-long", scale="concentration", values=values,
-        analytes=analytes, standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),
-        metadata={"separator": sep}, blocks={"table": [list(df.columns), *df.values.tolist()]}, problems=[],
+        path=path,
+        platform="generic",
+        fmt="generic-long",
+        scale="concentration",
+        values=values,
+        analytes=analytes,
+        standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),
+        metadata={"separator": sep},
+        blocks={"table": [list(df.columns), *df.values.tolist()]},
+        problems=[],
     )

@@ -72,8 +72,9 @@ def read_msd(path: str | Path) -> CytokineExport:
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         sheets = xlsx_rows(path)
-        order = (["Workbench data"] if "Workbench data" in sheets else []) + \
-            [s for s in sheets if s != "Workbench data"]
+        order = (["Workbench data"] if "Workbench data" in sheets else []) + [
+            s for s in sheets if s != "Workbench data"
+        ]
         rows: list[list[str]] | None = None
         for name in order:
             cand = [["" if c is None else _cell(c) for c in r] for r in sheets[name]]
@@ -82,9 +83,12 @@ def read_msd(path: str | Path) -> CytokineExport:
                 break
         fmt = "msd-workbench-xlsx"
         if rows is None:
-            raise InputError("no Discovery Workbench table in the workbook", file=str(path),
-                             expected="a sheet 'Workbench data' with a header Sample, Assay, Well, ...",
-                             rule="msd.table")
+            raise InputError(
+                "no Discovery Workbench table in the workbook",
+                file=str(path),
+                expected="a sheet 'Workbench data' with a header Sample, Assay, Well, ...",
+                rule="msd.table",
+            )
     else:
         text, _ = read_text(path)
         first = text.split("\n", 1)[0]
@@ -121,7 +125,7 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
         if not cells:
             continue
         if cells[0].startswith("Plate_") and all(c == "" or c.startswith("Unnamed") for c in cells[1:]):
-            plate = cells[0][len("Plate_"):]
+            plate = cells[0][len("Plate_") :]
             header = None
             continue
         if _is_header(cells):
@@ -133,23 +137,41 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
             continue
         rec = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
         if len(cells) > len(header):
-            problems.append(Problem(file=f, row=line, value=",".join(cells), rule="msd.row",
-                                    message=f"plate {plate}: row has more cells than the header",
-                                    expected=f"{len(header)} cells"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    value=",".join(cells),
+                    rule="msd.row",
+                    message=f"plate {plate}: row has more cells than the header",
+                    expected=f"{len(header)} cells",
+                )
+            )
             continue
         well = normalise_well(rec["Well"])
         if well is None:
-            problems.append(Problem(file=f, row=line, column="Well", value=rec["Well"], rule="msd.well",
-                                    message=f"plate {plate}: not a well name", expected="A01 .. P24"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    column="Well",
+                    value=rec["Well"],
+                    rule="msd.well",
+                    message=f"plate {plate}: not a well name",
+                    expected="A01 .. P24",
+                )
+            )
             continue
 
-        def num(col: str, _rec: dict = rec, _line: int = line, _well: str = well,
-                _plate: str = plate) -> float:
+        def num(
+            col: str, _rec: dict = rec, _line: int = line, _well: str = well, _plate: str = plate
+        ) -> float:
             if col not in _rec:
                 return float("nan")
             try:
-                return parse_number(_rec[col], file=f, where=f"plate {_plate}, well {_well}", column=col,
-                                    row=_line)
+                return parse_number(
+                    _rec[col], file=f, where=f"plate {_plate}, well {_well}", column=col, row=_line
+                )
             except InputError as exc:
                 problems.append(exc.problem)
                 return float("nan")
@@ -166,23 +188,47 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
         r2 = num("Fit Statistic: RSquared")
         if np.isfinite(r2):
             r2_by[(plate, rec["Assay"])] = r2
-        out.append({
-            "plate_id": plate or path.stem, "well": well, "location": rec["Well"], "sample": sample,
-            "role": role, "analyte": rec["Assay"],
-            "raw": calc_raw if "Calc. Concentration" in rec else rec.get("Signal", ""),
-            "signal": sig, "instrument_value": num("Calc. Concentration"), "instrument_flag": flag,
-            "unit": "", "dilution_factor": num("Dilution"), "bead_count": float("nan"),
-            "cv_pct": num("CV"), "expected_conc": expected,
-            "lloq": num("Detection Limits: Calc. Low"), "uloq": num("Detection Limits: Calc. High"),
-        })
+        out.append(
+            {
+                "plate_id": plate or path.stem,
+                "well": well,
+                "location": rec["Well"],
+                "sample": sample,
+                "role": role,
+                "analyte": rec["Assay"],
+                "raw": calc_raw if "Calc. Concentration" in rec else rec.get("Signal", ""),
+                "signal": sig,
+                "instrument_value": num("Calc. Concentration"),
+                "instrument_flag": flag,
+                "unit": "",
+                "dilution_factor": num("Dilution"),
+                "bead_count": float("nan"),
+                "cv_pct": num("CV"),
+                "expected_conc": expected,
+                "lloq": num("Detection Limits: Calc. Low"),
+                "uloq": num("Detection Limits: Calc. High"),
+            }
+        )
         missing = [c for c in REQUIRED if is_missing_text(rec.get(c))]
         if missing:
-            problems.append(Problem(file=f, row=line, column=missing[0], value="", rule="msd.empty",
-                                    message=f"plate {plate}, well {well}: {missing[0]} is empty",
-                                    expected="a sample name and an assay"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    column=missing[0],
+                    value="",
+                    rule="msd.empty",
+                    message=f"plate {plate}, well {well}: {missing[0]} is empty",
+                    expected="a sample name and an assay",
+                )
+            )
     if not out and not problems:
-        raise InputError("no Discovery Workbench table found", file=f, rule="msd.table",
-                         expected="a header row 'Sample,Assay,Well,...' after a 'Plate_<barcode>' line")
+        raise InputError(
+            "no Discovery Workbench table found",
+            file=f,
+            rule="msd.table",
+            expected="a header row 'Sample,Assay,Well,...' after a 'Plate_<barcode>' line",
+        )
     if problems:
         raise ValidationFailed(problems, context=f)
     values = finish_values(out)
@@ -190,15 +236,33 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
     analytes = pd.DataFrame({"analyte": list(dict.fromkeys(values["analyte"]))})
     analytes["unit"] = ""
     analytes["r2"] = [
-        float(np.nanmean([v for (p, a), v in r2_by.items() if a == name])) if any(
-            a == name for (_, a) in r2_by) else float("nan") for name in analytes["analyte"]]
+        float(np.nanmean([v for (p, a), v in r2_by.items() if a == name]))
+        if any(a == name for (_, a) in r2_by)
+        else float("nan")
+        for name in analytes["analyte"]
+    ]
     std = values[values["role"].isin(["standard", "control"]) & values["expected_conc"].notna()]
-    standards = pd.DataFrame({
-        "analyte": std["analyte"], "standard": std["sample"], "expected_conc": std["expected_conc"],
-        "kind": std["role"]}).drop_duplicates(["analyte", "standard"]).reset_index(drop=True)
-    return CytokineExport(
-        path=path, platform="msd", fmt=fmt, scale="concentration" if has_calc else "mfi",
-        values=values, analytes=analytes, standards=standards, metadata=meta,
-        blocks={"table": rows}, problems=[],
+    standards = (
+        pd.DataFrame(
+            {
+                "analyte": std["analyte"],
+                "standard": std["sample"],
+                "expected_conc": std["expected_conc"],
+                "kind": std["role"],
+            }
+        )
+        .drop_duplicates(["analyte", "standard"])
+        .reset_index(drop=True)
     )
-
+    return CytokineExport(
+        path=path,
+        platform="msd",
+        fmt=fmt,
+        scale="concentration" if has_calc else "mfi",
+        values=values,
+        analytes=analytes,
+        standards=standards,
+        metadata=meta,
+        blocks={"table": rows},
+        problems=[],
+    )

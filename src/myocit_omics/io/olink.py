@@ -38,8 +38,13 @@ from myocit_omics.io.cytokine_exports import (
 
 #: Columns every Explore/Target long NPX file has (OlinkAnalyze's base set).
 LONG_REQUIRED = ("SampleID", "OlinkID", "Assay", "NPX")
-_ROLE = {"SAMPLE": "sample", "CONTROL": "control", "PLATE_CONTROL": "control",
-         "NEGATIVE_CONTROL": "background", "SAMPLE_CONTROL": "control"}
+_ROLE = {
+    "SAMPLE": "sample",
+    "CONTROL": "control",
+    "PLATE_CONTROL": "control",
+    "NEGATIVE_CONTROL": "background",
+    "SAMPLE_CONTROL": "control",
+}
 _OK = {"PASS", "Pass", "pass", "", "NA"}
 
 
@@ -68,34 +73,54 @@ def _read_zip(path: Path) -> CytokineExport:
         raise InputError(f"not a readable zip: {exc}", file=f, rule="olink.zip") from None
     with zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
-        data_names = [n for n in names if re.search(r"\.(csv|txt)$", n, re.I)
-                      and not re.search(r"(checksum|readme)", Path(n).name, re.I)]
+        data_names = [
+            n
+            for n in names
+            if re.search(r"\.(csv|txt)$", n, re.I) and not re.search(r"(checksum|readme)", Path(n).name, re.I)
+        ]
         if len(data_names) != 1:
-            raise InputError("the delivery zip must hold exactly one NPX data file", file=f,
-                             value=", ".join(names), rule="olink.zip_members",
-                             expected="one .csv NPX file plus a checksum file and README")
+            raise InputError(
+                "the delivery zip must hold exactly one NPX data file",
+                file=f,
+                value=", ".join(names),
+                rule="olink.zip_members",
+                expected="one .csv NPX file plus a checksum file and README",
+            )
         member = data_names[0]
         data = zf.read(member)
         checks = [n for n in names if re.search(r"checksum", Path(n).name, re.I)]
         problems: list[Problem] = []
         if not checks:
-            problems.append(Problem(file=f, message="no checksum file in the delivery; contents not verified",
-                                    rule="olink.no_checksum", severity="warning",
-                                    expected="MD5_checksum.txt or checksum_sha256.txt"))
+            problems.append(
+                Problem(
+                    file=f,
+                    message="no checksum file in the delivery; contents not verified",
+                    rule="olink.no_checksum",
+                    severity="warning",
+                    expected="MD5_checksum.txt or checksum_sha256.txt",
+                )
+            )
         for c in checks:
             text = zf.read(c).decode("utf-8", errors="replace")
             m = re.search(r"\b([0-9a-fA-F]{64}|[0-9a-fA-F]{32})\b", text)
             if not m:
-                raise InputError("checksum file holds no MD5 or SHA-256 digest", file=f"{f}!{c}",
-                                 value=text[:80], rule="olink.checksum_format",
-                                 expected="a 32 (MD5) or 64 (SHA-256) hex digest")
+                raise InputError(
+                    "checksum file holds no MD5 or SHA-256 digest",
+                    file=f"{f}!{c}",
+                    value=text[:80],
+                    rule="olink.checksum_format",
+                    expected="a 32 (MD5) or 64 (SHA-256) hex digest",
+                )
             want = m.group(1).lower()
             algo = "sha256" if len(want) == 64 else "md5"
             got = hashlib.new(algo, data).hexdigest()
             if got != want:
                 raise InputError(
                     f"checksum mismatch for {member}: the NPX file is corrupt or was changed after delivery",
-                    file=f"{f}!{member}", column=c, value=got, rule="olink.checksum",
+                    file=f"{f}!{member}",
+                    column=c,
+                    value=got,
+                    rule="olink.checksum",
                     expected=f"{algo} {want} as written in {c}",
                     fix="ask Olink (or the lab) for the original delivery zip",
                 )
@@ -117,9 +142,14 @@ def _read_long(path: Path, data: bytes, *, fmt: str, member: str | None = None) 
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in LONG_REQUIRED if c not in df.columns]
     if missing:
-        raise InputError(f"NPX file lacks column(s) {', '.join(missing)}", file=f, row=1,
-                         value=", ".join(df.columns[:8]), expected=", ".join(LONG_REQUIRED),
-                         rule="olink.columns")
+        raise InputError(
+            f"NPX file lacks column(s) {', '.join(missing)}",
+            file=f,
+            row=1,
+            value=", ".join(df.columns[:8]),
+            expected=", ".join(LONG_REQUIRED),
+            rule="olink.columns",
+        )
     ids_per_assay = df.groupby("Assay")["OlinkID"].nunique()
     multi = set(ids_per_assay[ids_per_assay > 1].index)
     problems: list[Problem] = []
@@ -132,8 +162,14 @@ def _read_long(path: Path, data: bytes, *, fmt: str, member: str | None = None) 
             if col not in _rec:
                 return float("nan")
             try:
-                return parse_number(_rec[col], file=f, where=f"sample {_rec['SampleID']}, assay "
-                                    f"{_rec['Assay']}", column=col, row=_line, decimal_comma=decimal_comma)
+                return parse_number(
+                    _rec[col],
+                    file=f,
+                    where=f"sample {_rec['SampleID']}, assay {_rec['Assay']}",
+                    column=col,
+                    row=_line,
+                    decimal_comma=decimal_comma,
+                )
             except InputError as exc:
                 problems.append(exc.problem)
                 return float("nan")
@@ -144,24 +180,54 @@ def _read_long(path: Path, data: bytes, *, fmt: str, member: str | None = None) 
         role = _ROLE.get(stype, "control" if str(rec["SampleID"]).upper().startswith("CONTROL") else "sample")
         assay = rec["Assay"] if rec["Assay"] not in multi else f"{rec['Assay']}_{rec['OlinkID']}"
         well = normalise_well(rec.get("WellID", "")) or ""
-        rows.append({
-            "plate_id": rec.get("PlateID", "") or path.stem, "well": well, "location": rec.get("WellID", ""),
-            "sample": rec["SampleID"], "role": role, "analyte": assay, "raw": rec["NPX"], "signal": npx,
-            "instrument_value": npx, "instrument_flag": "qc_warning" if warn else "", "unit": "NPX",
-            "dilution_factor": float("nan"), "bead_count": float("nan"), "cv_pct": num("IntraCV"),
-            "lloq": num("LOD"),
-        })
+        rows.append(
+            {
+                "plate_id": rec.get("PlateID", "") or path.stem,
+                "well": well,
+                "location": rec.get("WellID", ""),
+                "sample": rec["SampleID"],
+                "role": role,
+                "analyte": assay,
+                "raw": rec["NPX"],
+                "signal": npx,
+                "instrument_value": npx,
+                "instrument_flag": "qc_warning" if warn else "",
+                "unit": "NPX",
+                "dilution_factor": float("nan"),
+                "bead_count": float("nan"),
+                "cv_pct": num("IntraCV"),
+                "lloq": num("LOD"),
+            }
+        )
     if problems:
         raise ValidationFailed(problems, context=f)
     values = finish_values(rows)
-    meta_cols = [c for c in ("OlinkID", "UniProt", "Panel", "Panel_Version", "Panel_Lot_Nr", "MissingFreq",
-                             "Normalization") if c in df.columns]
+    meta_cols = [
+        c
+        for c in (
+            "OlinkID",
+            "UniProt",
+            "Panel",
+            "Panel_Version",
+            "Panel_Lot_Nr",
+            "MissingFreq",
+            "Normalization",
+        )
+        if c in df.columns
+    ]
     an = df.assign(analyte=[r["analyte"] for r in rows])[["analyte", *meta_cols]].drop_duplicates("analyte")
     an.insert(1, "unit", "NPX")
     return CytokineExport(
-        path=path, platform="olink", fmt=fmt, scale="npx", values=values, analytes=an.reset_index(drop=True),
+        path=path,
+        platform="olink",
+        fmt=fmt,
+        scale="npx",
+        values=values,
+        analytes=an.reset_index(drop=True),
         standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),
-        metadata={"columns": list(df.columns), "separator": sep}, blocks={}, problems=[],
+        metadata={"columns": list(df.columns), "separator": sep},
+        blocks={},
+        problems=[],
     )
 
 
@@ -175,9 +241,13 @@ def _read_target_wide(path: Path) -> CytokineExport:
         i_assay = labels.index("Assay")
         i_oid = labels.index("OlinkID")
     except ValueError:
-        raise InputError("not an Olink Target 96 NPX workbook: no 'Assay' / 'OlinkID' rows", file=f,
-                         value=", ".join(x for x in labels[:8] if x), rule="olink.wide_layout",
-                         expected="rows NPX Data, Panel, Assay, Uniprot ID, OlinkID, then samples") from None
+        raise InputError(
+            "not an Olink Target 96 NPX workbook: no 'Assay' / 'OlinkID' rows",
+            file=f,
+            value=", ".join(x for x in labels[:8] if x),
+            rule="olink.wide_layout",
+            expected="rows NPX Data, Panel, Assay, Uniprot ID, OlinkID, then samples",
+        ) from None
     i_panel = labels.index("Panel") if "Panel" in labels else None
     assay_row = [("" if c is None else str(c).strip()) for c in rows[i_assay]]
     panel_row = [("" if c is None else str(c).strip()) for c in rows[i_panel]] if i_panel is not None else []
@@ -201,8 +271,16 @@ def _read_target_wide(path: Path) -> CytokineExport:
         lab = labels[k]
         if not lab:
             continue
-        if lab in ("LOD", "Missing Data freq.", "Normalization", "Assay warning", "Lowest quantifiable level",
-                   "Plate LOD", "LLOQ", "ULOQ"):
+        if lab in (
+            "LOD",
+            "Missing Data freq.",
+            "Normalization",
+            "Assay warning",
+            "Lowest quantifiable level",
+            "Plate LOD",
+            "LLOQ",
+            "ULOQ",
+        ):
             footer[lab] = list(r)
             continue
         sample_rows.append((k + 1, list(r)))
@@ -215,37 +293,60 @@ def _read_target_wide(path: Path) -> CytokineExport:
         for j in assay_cols:
             cell = r[j] if j < len(r) else None
             try:
-                npx = parse_number(cell, file=f, where=f"sample {sid}, assay {assay_row[j]}",
-                                   column=assay_row[j], row=line)
+                npx = parse_number(
+                    cell, file=f, where=f"sample {sid}, assay {assay_row[j]}", column=assay_row[j], row=line
+                )
             except InputError as exc:
                 problems.append(exc.problem)
                 continue
             pc = per_panel(plate_cols, j)
             qc = per_panel(qc_cols, j)
             plate = str(r[pc]).strip() if pc is not None and pc < len(r) and r[pc] is not None else path.stem
-            warn = (qc is not None and qc < len(r) and not is_missing_text(r[qc])
-                    and str(r[qc]).strip() not in _OK)
+            warn = (
+                qc is not None
+                and qc < len(r)
+                and not is_missing_text(r[qc])
+                and str(r[qc]).strip() not in _OK
+            )
             lod = footer.get("LOD", [])
-            out.append({
-                "plate_id": plate, "well": "", "location": "", "sample": sid,
-                "role": "control" if sid.upper().startswith("CONTROL") else "sample",
-                "analyte": f"{assay_row[j]}_{oid_row[j]}" if assay_row[j] in dup else assay_row[j],
-                "raw": "" if cell is None else str(cell), "signal": npx, "instrument_value": npx,
-                "instrument_flag": "qc_warning" if warn else "", "unit": "NPX",
-                "lloq": lod[j] if j < len(lod) and isinstance(lod[j], (int, float)) else np.nan,
-            })
+            out.append(
+                {
+                    "plate_id": plate,
+                    "well": "",
+                    "location": "",
+                    "sample": sid,
+                    "role": "control" if sid.upper().startswith("CONTROL") else "sample",
+                    "analyte": f"{assay_row[j]}_{oid_row[j]}" if assay_row[j] in dup else assay_row[j],
+                    "raw": "" if cell is None else str(cell),
+                    "signal": npx,
+                    "instrument_value": npx,
+                    "instrument_flag": "qc_warning" if warn else "",
+                    "unit": "NPX",
+                    "lloq": lod[j] if j < len(lod) and isinstance(lod[j], (int, float)) else np.nan,
+                }
+            )
     if problems:
         raise ValidationFailed(problems, context=f)
     values = finish_values(out)
-    an = pd.DataFrame({
-        "analyte": [f"{assay_row[j]}_{oid_row[j]}" if assay_row[j] in dup else assay_row[j]
-                    for j in assay_cols],
-        "unit": "NPX", "OlinkID": [oid_row[j] for j in assay_cols],
-        "Panel": [panel_of.get(j, "") for j in assay_cols],
-    })
+    an = pd.DataFrame(
+        {
+            "analyte": [
+                f"{assay_row[j]}_{oid_row[j]}" if assay_row[j] in dup else assay_row[j] for j in assay_cols
+            ],
+            "unit": "NPX",
+            "OlinkID": [oid_row[j] for j in assay_cols],
+            "Panel": [panel_of.get(j, "") for j in assay_cols],
+        }
+    )
     return CytokineExport(
-        path=path, platform="olink", fmt="olink-target96-wide", scale="npx", values=values, analytes=an,
+        path=path,
+        platform="olink",
+        fmt="olink-target96-wide",
+        scale="npx",
+        values=values,
+        analytes=an,
         standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),
         metadata={"sheet": name, "title": labels[0] if labels else ""},
-        blocks={name: [list(r) for r in rows]}, problems=[],
+        blocks={name: [list(r) for r in rows]},
+        problems=[],
     )

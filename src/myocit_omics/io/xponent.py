@@ -54,8 +54,12 @@ SAMPLE_BLOCKS = {"Avg Net MFI", "Avg Result", "Avg Range", "%CV Replicates", "Av
 #: Per-analyte blocks (rows ``Analyte:``/``BeadID:``/...); may list more analytes than measured.
 ANALYTE_BLOCKS = {"Units", "Per Bead Count", "Analysis Types", "Analysis Coefficients", "R^2"}
 #: Blocks keyed by reagent (``Standard1``, ``Control1``).
-REAGENT_BLOCKS = {"Standard Expected Concentration", "Control Expected Concentration",
-                  "Control Range - Low", "Control Range - High"}
+REAGENT_BLOCKS = {
+    "Standard Expected Concentration",
+    "Control Expected Concentration",
+    "Control Range - Low",
+    "Control Range - High",
+}
 
 
 def read_xponent(path: str | Path) -> CytokineExport:
@@ -110,29 +114,51 @@ class _XponentParser:
     def parse(self) -> CytokineExport:
         first = _strip(self.rows[0]) if self.rows else []
         if not first or first[0] != "Program" or len(first) < 2 or first[1] != "xPONENT":
-            raise InputError("not an xPONENT export", file=self.file, row=1,
-                             value=",".join(first[:4]), expected="first line 'Program,xPONENT,...'",
-                             rule="xponent.header")
+            raise InputError(
+                "not an xPONENT export",
+                file=self.file,
+                row=1,
+                value=",".join(first[:4]),
+                expected="first line 'Program,xPONENT,...'",
+                rule="xponent.header",
+            )
         metadata, i = self._header()
         crc_seen = self._data_blocks(i)
         if "Median" not in self.blocks and "Net MFI" not in self.blocks:
-            raise InputError("no Median or Net MFI block: nothing measured in this export",
-                             file=self.file, expected="a 'DataType:,Median' block",
-                             rule="xponent.no_data", fix="export the batch again with the Median statistic")
+            raise InputError(
+                "no Median or Net MFI block: nothing measured in this export",
+                file=self.file,
+                expected="a 'DataType:,Median' block",
+                rule="xponent.no_data",
+                fix="export the batch again with the Median statistic",
+            )
         if not crc_seen:
-            self.problems.append(Problem(
-                file=self.file, message="no '-- CRC --' trailer: the file was re-saved or is truncated",
-                rule="xponent.crc", severity="warning", expected="'-- CRC --' then 'CRC32: <hex>'"))
+            self.problems.append(
+                Problem(
+                    file=self.file,
+                    message="no '-- CRC --' trailer: the file was re-saved or is truncated",
+                    rule="xponent.crc",
+                    severity="warning",
+                    expected="'-- CRC --' then 'CRC32: <hex>'",
+                )
+            )
         values, analytes, standards = self._values()
         if self.errors:
             raise ValidationFailed(self.errors, context=self.file)
         messages = self._messages()
         metadata["encoding"] = self.encoding
         return CytokineExport(
-            path=self.path, platform="xponent", fmt="xponent-csv", scale="mfi", values=values,
-            analytes=analytes, standards=standards, metadata=metadata,
+            path=self.path,
+            platform="xponent",
+            fmt="xponent-csv",
+            scale="mfi",
+            values=values,
+            analytes=analytes,
+            standards=standards,
+            metadata=metadata,
             blocks={name: [hdr] + [r for _, r in data] for name, (_, hdr, data) in self.blocks.items()},
-            messages=messages, problems=self.problems,
+            messages=messages,
+            problems=self.problems,
         )
 
     def _header(self) -> tuple[dict[str, Any], int]:
@@ -148,9 +174,13 @@ class _XponentParser:
             key = cells[0]
             if key not in meta:
                 meta[key] = cells[1:] if len(cells) > 2 else (cells[1] if len(cells) == 2 else "")
-        raise InputError("no 'Results' line and no 'DataType:' block: the export is truncated",
-                         file=self.file, row=len(self.rows), rule="xponent.truncated",
-                         expected="the header block followed by 'Results' and DataType: blocks")
+        raise InputError(
+            "no 'Results' line and no 'DataType:' block: the export is truncated",
+            file=self.file,
+            row=len(self.rows),
+            rule="xponent.truncated",
+            expected="the header block followed by 'Results' and DataType: blocks",
+        )
 
     def _finish_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
         date = meta.get("Date")
@@ -183,9 +213,16 @@ class _XponentParser:
             line = i + 1
             i += 1
             if i >= n:
-                self.errors.append(Problem(file=self.file, row=line, message=f"block {name!r} has no header "
-                                           "row: the file is truncated", rule="xponent.truncated",
-                                           column=f"block {name}", expected="a header row then data rows"))
+                self.errors.append(
+                    Problem(
+                        file=self.file,
+                        row=line,
+                        message=f"block {name!r} has no header row: the file is truncated",
+                        rule="xponent.truncated",
+                        column=f"block {name}",
+                        expected="a header row then data rows",
+                    )
+                )
                 break
             header = _strip(self.rows[i])
             i += 1
@@ -209,9 +246,17 @@ class _XponentParser:
             return None
         line, header, data = self.blocks[name]
         if len(header) < 2 or header[0] != "Location":
-            self.errors.append(Problem(file=self.file, row=line + 1, column=f"block {name}",
-                                       value=",".join(header[:4]), message=f"block {name!r}: bad header",
-                                       expected="'Location,Sample,<analytes>'", rule="xponent.block_header"))
+            self.errors.append(
+                Problem(
+                    file=self.file,
+                    row=line + 1,
+                    column=f"block {name}",
+                    value=",".join(header[:4]),
+                    message=f"block {name!r}: bad header",
+                    expected="'Location,Sample,<analytes>'",
+                    rule="xponent.block_header",
+                )
+            )
             return None
         recs = []
         for ln, raw in data:
@@ -220,25 +265,40 @@ class _XponentParser:
                 continue
             if len(raw) < len(header):
                 loc = raw[0] if raw else ""
-                self.errors.append(Problem(
-                    file=self.file, row=ln, column=f"block {name}",
-                    value=",".join(raw), rule="xponent.truncated",
-                    message=f"block {name!r}, well {_well_of(loc)}: row has {len(raw)} of "
-                    f"{len(header)} cells; the block is truncated",
-                    expected=f"{len(header)} cells: {', '.join(header[:3])}, ...",
-                ))
+                self.errors.append(
+                    Problem(
+                        file=self.file,
+                        row=ln,
+                        column=f"block {name}",
+                        value=",".join(raw),
+                        rule="xponent.truncated",
+                        message=f"block {name!r}, well {_well_of(loc)}: row has {len(raw)} of "
+                        f"{len(header)} cells; the block is truncated",
+                        expected=f"{len(header)} cells: {', '.join(header[:3])}, ...",
+                    )
+                )
                 continue
             m = _LOCATION.match(raw[0])
             if not m:
-                self.errors.append(Problem(
-                    file=self.file, row=ln, column=f"block {name} / Location", value=raw[0],
-                    message=f"block {name!r}: malformed well location", rule="xponent.location",
-                    expected="'<n>(<plate>,<well>)' such as '1(1,A1)'"))
+                self.errors.append(
+                    Problem(
+                        file=self.file,
+                        row=ln,
+                        column=f"block {name} / Location",
+                        value=raw[0],
+                        message=f"block {name!r}: malformed well location",
+                        rule="xponent.location",
+                        expected="'<n>(<plate>,<well>)' such as '1(1,A1)'",
+                    )
+                )
                 continue
-            recs.append([raw[0], m.group(2), normalise_well(m.group(3)), *raw[1:len(header)], ln])
+            recs.append([raw[0], m.group(2), normalise_well(m.group(3)), *raw[1 : len(header)], ln])
         cols = ["location", "plate_no", "well", *header[1:], "_line"]
-        return pd.DataFrame(recs, columns=cols).set_index("location") if recs else \
-            pd.DataFrame(columns=cols).set_index("location")
+        return (
+            pd.DataFrame(recs, columns=cols).set_index("location")
+            if recs
+            else pd.DataFrame(columns=cols).set_index("location")
+        )
 
     def _values(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         base_name = "Median" if "Median" in self.blocks else "Net MFI"
@@ -248,16 +308,29 @@ class _XponentParser:
         _, base_header, _ = self.blocks[base_name]
         analytes = [a for a in base_header[2:] if a != "Total Events"]
         if not analytes:
-            self.errors.append(Problem(file=self.file, row=self.blocks[base_name][0] + 1,
-                                       column=f"block {base_name}", message="no analyte columns",
-                                       expected="Location,Sample,<analyte 1..n>,Total Events",
-                                       rule="xponent.analytes"))
+            self.errors.append(
+                Problem(
+                    file=self.file,
+                    row=self.blocks[base_name][0] + 1,
+                    column=f"block {base_name}",
+                    message="no analyte columns",
+                    expected="Location,Sample,<analyte 1..n>,Total Events",
+                    rule="xponent.analytes",
+                )
+            )
         dup = [a for a in analytes if analytes.count(a) > 1]
         if dup:
-            self.errors.append(Problem(file=self.file, row=self.blocks[base_name][0] + 1,
-                                       column=f"block {base_name}", value=dup[0],
-                                       message="analyte column appears twice", rule="xponent.analytes",
-                                       expected="unique analyte names"))
+            self.errors.append(
+                Problem(
+                    file=self.file,
+                    row=self.blocks[base_name][0] + 1,
+                    column=f"block {base_name}",
+                    value=dup[0],
+                    message="analyte column appears twice",
+                    rule="xponent.analytes",
+                    expected="unique analyte names",
+                )
+            )
         known = set(analytes)
         well_blocks: dict[str, pd.DataFrame] = {base_name: base}
         for name, (line, header, _) in self.blocks.items():
@@ -272,19 +345,33 @@ class _XponentParser:
                 continue
             for c in cols:
                 if c not in known:
-                    self.errors.append(Problem(
-                        file=self.file, row=line + 1, column=f"block {name} / {c}", value=c,
-                        message=f"block {name!r} has analyte column {c!r} that the {base_name} block "
-                        "does not have (unknown analyte)", rule="xponent.unknown_analyte",
-                        expected=f"one of {', '.join(analytes)}"))
+                    self.errors.append(
+                        Problem(
+                            file=self.file,
+                            row=line + 1,
+                            column=f"block {name} / {c}",
+                            value=c,
+                            message=f"block {name!r} has analyte column {c!r} that the {base_name} block "
+                            "does not have (unknown analyte)",
+                            rule="xponent.unknown_analyte",
+                            expected=f"one of {', '.join(analytes)}",
+                        )
+                    )
             if name not in WELL_BLOCKS_PARTIAL:
                 missing = [loc for loc in base.index if loc not in block.index]
                 if missing:
-                    self.errors.append(Problem(
-                        file=self.file, row=line, column=f"block {name}", value=missing[0],
-                        message=f"block {name!r} lacks {len(missing)} well(s) of the {base_name} block, "
-                        f"first well {_well_of(missing[0])}: the block or file is truncated",
-                        rule="xponent.truncated", expected=f"the same {len(base)} wells as {base_name}"))
+                    self.errors.append(
+                        Problem(
+                            file=self.file,
+                            row=line,
+                            column=f"block {name}",
+                            value=missing[0],
+                            message=f"block {name!r} lacks {len(missing)} well(s) of the {base_name} block, "
+                            f"first well {_well_of(missing[0])}: the block or file is truncated",
+                            rule="xponent.truncated",
+                            expected=f"the same {len(base)} wells as {base_name}",
+                        )
+                    )
         # every cell of the blocks values come from must be a number (or empty / NaN); in other
         # statistic blocks (Mean, %CV, Peak ...) a bad cell is only a warning
         text_blocks = {"Comments", "Result"}  # Result holds '< x' strings, checked below
@@ -302,12 +389,18 @@ class _XponentParser:
                     elif not _is_number(cell, self.decimal_comma):
                         bad.append(f"well {_well_of(loc)} {col}={cell!r}")
             if bad:
-                self.problems.append(Problem(
-                    file=self.file, column=f"block {name}", value="; ".join(bad[:5]), severity="warning",
-                    rule="xponent.secondary_not_number",
-                    message=f"block {name!r} has {len(bad)} cell(s) that are not numbers (a spreadsheet "
-                    "re-save may have turned them into dates); the block is kept as text and not used",
-                    expected="numbers"))
+                self.problems.append(
+                    Problem(
+                        file=self.file,
+                        column=f"block {name}",
+                        value="; ".join(bad[:5]),
+                        severity="warning",
+                        rule="xponent.secondary_not_number",
+                        message=f"block {name!r} has {len(bad)} cell(s) that are not numbers (a spreadsheet "
+                        "re-save may have turned them into dates); the block is kept as text and not used",
+                        expected="numbers",
+                    )
+                )
         if self.errors:
             raise ValidationFailed(self.errors, context=self.file)
 
@@ -331,20 +424,30 @@ class _XponentParser:
         sig = well_blocks[signal_name]
         for loc, rec in base.iterrows():
             sample = rec["Sample"]
-            role = "standard" if sample in expected else (
-                "control" if sample in control_expected else infer_role(sample))
+            role = (
+                "standard"
+                if sample in expected
+                else ("control" if sample in control_expected else infer_role(sample))
+            )
             plate_id = batch if len(plates) == 1 else f"{batch}-{rec['plate_no']}"
             dfac = float("nan")
             if dil is not None and loc in dil.index:
-                dfac = self._num(dil.at[loc, dil.columns[3]] if "Dilution Factor" not in dil.columns
-                                 else dil.at[loc, "Dilution Factor"], "Dilution Factor", loc, None,
-                                 int(dil.at[loc, "_line"]))
+                dfac = self._num(
+                    dil.at[loc, dil.columns[3]]
+                    if "Dilution Factor" not in dil.columns
+                    else dil.at[loc, "Dilution Factor"],
+                    "Dilution Factor",
+                    loc,
+                    None,
+                    int(dil.at[loc, "_line"]),
+                )
             total = self._num(rec.get("Total Events"), base_name, loc, "Total Events", int(rec["_line"]))
             del total
             for a in analytes:
                 signal_txt = sig.at[loc, a] if loc in sig.index else ""
-                signal = self._num(signal_txt, signal_name, loc, a,
-                                   int(sig.at[loc, "_line"]) if loc in sig.index else None)
+                signal = self._num(
+                    signal_txt, signal_name, loc, a, int(sig.at[loc, "_line"]) if loc in sig.index else None
+                )
                 raw = signal_txt
                 inst_val = float("nan")
                 inst_flag = ""
@@ -363,13 +466,25 @@ class _XponentParser:
                 elif role == "control" and sample in control_expected:
                     exp_conc = control_expected[sample].get(a, float("nan"))
                 cv = cv_by_sample.get(sample, {}).get(a, float("nan"))
-                rows.append({
-                    "plate_id": plate_id, "well": rec["well"], "location": loc, "sample": sample,
-                    "role": role, "analyte": a, "raw": raw, "signal": signal,
-                    "instrument_value": inst_val, "instrument_flag": inst_flag,
-                    "unit": units.get(a, ""), "dilution_factor": dfac, "bead_count": bead,
-                    "cv_pct": cv, "expected_conc": exp_conc,
-                })
+                rows.append(
+                    {
+                        "plate_id": plate_id,
+                        "well": rec["well"],
+                        "location": loc,
+                        "sample": sample,
+                        "role": role,
+                        "analyte": a,
+                        "raw": raw,
+                        "signal": signal,
+                        "instrument_value": inst_val,
+                        "instrument_flag": inst_flag,
+                        "unit": units.get(a, ""),
+                        "dilution_factor": dfac,
+                        "bead_count": bead,
+                        "cv_pct": cv,
+                        "expected_conc": exp_conc,
+                    }
+                )
         if self.errors:
             raise ValidationFailed(self.errors, context=self.file)
         values = finish_values(rows)
@@ -380,10 +495,16 @@ class _XponentParser:
         ana["r2"] = [self._safe_float(r2.get(a)) for a in analytes]
         for coef, vals in coef_block.items():
             ana[coef] = [self._safe_float(vals.get(a)) for a in analytes]
-        std_rows = [{"analyte": a, "standard": s, "expected_conc": v, "kind": "standard"}
-                    for s, d in expected.items() for a, v in d.items()]
-        std_rows += [{"analyte": a, "standard": s, "expected_conc": v, "kind": "control"}
-                     for s, d in control_expected.items() for a, v in d.items()]
+        std_rows = [
+            {"analyte": a, "standard": s, "expected_conc": v, "kind": "standard"}
+            for s, d in expected.items()
+            for a, v in d.items()
+        ]
+        std_rows += [
+            {"analyte": a, "standard": s, "expected_conc": v, "kind": "control"}
+            for s, d in control_expected.items()
+            for a, v in d.items()
+        ]
         standards = pd.DataFrame(std_rows, columns=["analyte", "standard", "expected_conc", "kind"])
         self._check_standards(values, expected, analytes)
         return values, ana, standards
@@ -402,8 +523,14 @@ class _XponentParser:
 
     def _num(self, text: Any, block: str, loc: str, column: str | None, line: int | None) -> float:
         try:
-            return parse_number(text, file=self.file, where=f"block {block!r}, well {_well_of(loc)}",
-                                column=column, row=line, decimal_comma=self.decimal_comma)
+            return parse_number(
+                text,
+                file=self.file,
+                where=f"block {block!r}, well {_well_of(loc)}",
+                column=column,
+                row=line,
+                decimal_comma=self.decimal_comma,
+            )
         except InputError as exc:
             self.errors.append(exc.problem)
             return float("nan")
@@ -458,8 +585,11 @@ class _XponentParser:
             if len(cells) <= start - 1:
                 continue
             sample = cells[start - 1]
-            out[sample] = {a: self._safe_float(cells[start + j] if start + j < len(cells) else "")
-                           for j, a in enumerate(names) if a != "Total Events"}
+            out[sample] = {
+                a: self._safe_float(cells[start + j] if start + j < len(cells) else "")
+                for j, a in enumerate(names)
+                if a != "Total Events"
+            }
         return out
 
     def _reagents(self, name: str) -> dict[str, dict[str, float]]:
@@ -478,62 +608,107 @@ class _XponentParser:
                 if is_missing_text(txt):
                     continue
                 try:
-                    vals[a] = parse_number(txt, file=self.file, where=f"block {name!r}, {cells[0]}",
-                                           column=a, row=ln, decimal_comma=self.decimal_comma)
+                    vals[a] = parse_number(
+                        txt,
+                        file=self.file,
+                        where=f"block {name!r}, {cells[0]}",
+                        column=a,
+                        row=ln,
+                        decimal_comma=self.decimal_comma,
+                    )
                 except InputError as exc:
                     self.errors.append(exc.problem)
             out[cells[0]] = vals
         del line
         return out
 
-    def _check_standards(self, values: pd.DataFrame, expected: dict[str, dict[str, float]],
-                         analytes: list[str]) -> None:
+    def _check_standards(
+        self, values: pd.DataFrame, expected: dict[str, dict[str, float]], analytes: list[str]
+    ) -> None:
         """Flag (warning problems) standards without expected values and broken dilution series."""
         std = values[values["role"] == "standard"]
         block = "Standard Expected Concentration"
         if std.empty:
             if expected:
-                self.problems.append(Problem(
-                    file=self.file, column=f"block {block}", rule="xponent.missing_standards",
-                    message=f"block {block!r} lists {', '.join(expected)} but no well holds a standard",
-                    expected="StandardN wells on the plate", severity="warning"))
+                self.problems.append(
+                    Problem(
+                        file=self.file,
+                        column=f"block {block}",
+                        rule="xponent.missing_standards",
+                        message=f"block {block!r} lists {', '.join(expected)} but no well holds a standard",
+                        expected="StandardN wells on the plate",
+                        severity="warning",
+                    )
+                )
             return
         names = list(dict.fromkeys(std["sample"]))
         if not expected:
             wells = ", ".join(std["well"].drop_duplicates().head(4))
-            self.problems.append(Problem(
-                file=self.file, column=f"block {block}", value=wells, rule="xponent.missing_standards",
-                message=f"standard wells ({wells}, ...) but no {block!r} block: curves cannot be fitted",
-                expected="the expected concentration of every standard", severity="warning"))
+            self.problems.append(
+                Problem(
+                    file=self.file,
+                    column=f"block {block}",
+                    value=wells,
+                    rule="xponent.missing_standards",
+                    message=f"standard wells ({wells}, ...) but no {block!r} block: curves cannot be fitted",
+                    expected="the expected concentration of every standard",
+                    severity="warning",
+                )
+            )
             return
         for s in names:
             if s not in expected:
                 wells = ", ".join(std.loc[std["sample"] == s, "well"].drop_duplicates())
-                self.problems.append(Problem(
-                    file=self.file, column=f"block {block}", value=s, rule="xponent.missing_standards",
-                    message=f"standard {s} (wells {wells}) has no row in block {block!r}",
-                    expected=f"a row {s}", severity="warning", extra={"wells": wells}))
+                self.problems.append(
+                    Problem(
+                        file=self.file,
+                        column=f"block {block}",
+                        value=s,
+                        rule="xponent.missing_standards",
+                        message=f"standard {s} (wells {wells}) has no row in block {block!r}",
+                        expected=f"a row {s}",
+                        severity="warning",
+                        extra={"wells": wells},
+                    )
+                )
         for s in expected:
             if s not in names:
-                self.problems.append(Problem(
-                    file=self.file, column=f"block {block}", value=s, rule="xponent.missing_standards",
-                    message=f"block {block!r} lists {s} but no well holds it (missing standard)",
-                    expected=f"wells named {s}", severity="warning"))
+                self.problems.append(
+                    Problem(
+                        file=self.file,
+                        column=f"block {block}",
+                        value=s,
+                        rule="xponent.missing_standards",
+                        message=f"block {block!r} lists {s} but no well holds it (missing standard)",
+                        expected=f"wells named {s}",
+                        severity="warning",
+                    )
+                )
         for a in analytes:
-            series = [(s, expected[s][a]) for s in sorted(expected, key=_reagent_index)
-                      if a in expected[s] and np.isfinite(expected[s][a])]
+            series = [
+                (s, expected[s][a])
+                for s in sorted(expected, key=_reagent_index)
+                if a in expected[s] and np.isfinite(expected[s][a])
+            ]
             bad = dilution_series_problem(series)
             if bad is not None:
                 s, v, why = bad
                 wells = ", ".join(std.loc[std["sample"] == s, "well"].drop_duplicates())
-                self.problems.append(Problem(
-                    file=self.file, column=f"block {block} / {a}", value=v, rule="xponent.standards_series",
-                    message=f"analyte {a}: standard {s} (wells {wells or 'none'}) expected concentration "
-                    f"{v:g} "
-                    f"{why}; the curve of {a} is not fitted",
-                    expected="a monotone series with a constant dilution ratio (check for a lost decimal "
-                    "point after a spreadsheet re-save)", severity="warning",
-                    extra={"analyte": a, "standard": s, "wells": wells}))
+                self.problems.append(
+                    Problem(
+                        file=self.file,
+                        column=f"block {block} / {a}",
+                        value=v,
+                        rule="xponent.standards_series",
+                        message=f"analyte {a}: standard {s} (wells {wells or 'none'}) expected concentration "
+                        f"{v:g} "
+                        f"{why}; the curve of {a} is not fitted",
+                        expected="a monotone series with a constant dilution ratio (check for a lost decimal "
+                        "point after a spreadsheet re-save)",
+                        severity="warning",
+                        extra={"analyte": a, "standard": s, "wells": wells},
+                    )
+                )
 
     def _messages(self) -> pd.DataFrame:
         name = "Warnings/Errors"
@@ -547,8 +722,13 @@ class _XponentParser:
                 continue
             loc = cells[0]
             well = normalise_well(loc.split(",")[-1]) if "," in loc else normalise_well(loc)
-            recs.append({"well": well or loc, "status": cells[1] if len(cells) > 1 else "",
-                         "message": ",".join(cells[2:])})
+            recs.append(
+                {
+                    "well": well or loc,
+                    "status": cells[1] if len(cells) > 1 else "",
+                    "message": ",".join(cells[2:]),
+                }
+            )
         del header
         return pd.DataFrame(recs, columns=["well", "status", "message"])
 
@@ -573,7 +753,9 @@ def _reagent_index(name: str) -> tuple[int, str]:
 
 
 def dilution_series_problem(
-    series: list[tuple[str, float]], *, ratio_tolerance: float = 0.5,
+    series: list[tuple[str, float]],
+    *,
+    ratio_tolerance: float = 0.5,
 ) -> tuple[str, float, str] | None:
     """Check that expected standard concentrations form a monotone constant-ratio series.
 
@@ -605,16 +787,24 @@ def dilution_series_problem(
     med = float(np.median(steps))
     for j, st in enumerate(steps):
         if np.sign(st) != direction:
-            return series[j + 1][0], float(vals[j + 1]), (
-                f"breaks the monotone series (previous standard {vals[j]:g})")
+            return (
+                series[j + 1][0],
+                float(vals[j + 1]),
+                (f"breaks the monotone series (previous standard {vals[j]:g})"),
+            )
         if abs(st - med) > ratio_tolerance * abs(med):
             # blame the later point, except when only the first step is off (then Standard1 is)
             k = j + 1
             if j == 0 and len(steps) > 1 and abs(steps[1] - med) <= ratio_tolerance * abs(med):
                 k = 0
-            return series[k][0], float(vals[k]), (
-                f"does not follow the dilution ratio of the series (median 1:{np.exp(abs(med)):.3g}, "
-                f"this step 1:{np.exp(abs(st)):.3g})")
+            return (
+                series[k][0],
+                float(vals[k]),
+                (
+                    f"does not follow the dilution ratio of the series (median 1:{np.exp(abs(med)):.3g}, "
+                    f"this step 1:{np.exp(abs(st)):.3g})"
+                ),
+            )
     return None
 
 
@@ -627,22 +817,34 @@ def _read_intelliflex_flat(path: Path, text: str, encoding: str) -> CytokineExpo
     signature = ""
     m = re.search(r"^--DOCUMENT SIGNATURE--", text, re.M)
     if m:
-        text, signature = text[:m.start()], text[m.start():]
+        text, signature = text[: m.start()], text[m.start() :]
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
-        raise InputError(f"cannot read the INTELLIFLEX export: {exc}", file=f,
-                         rule="intelliflex.parse") from None
+        raise InputError(
+            f"cannot read the INTELLIFLEX export: {exc}", file=f, rule="intelliflex.parse"
+        ) from None
     if "WELL LOCATION" not in df.columns:
-        raise InputError("INTELLIFLEX export without a 'WELL LOCATION' column", file=f, row=1,
-                         expected="the flat one-row-per-well layout", rule="intelliflex.columns")
+        raise InputError(
+            "INTELLIFLEX export without a 'WELL LOCATION' column",
+            file=f,
+            row=1,
+            expected="the flat one-row-per-well layout",
+            rule="intelliflex.columns",
+        )
     blank = df.apply(lambda r: all(not str(c).strip() for c in r), axis=1)
     df = df[~blank]  # blank lines only: nothing is lost
-    regions = list(dict.fromkeys(
-        m.group(1) for c in df.columns if (m := re.match(r"^(R\d+): RP1 ANALYTE NAME$", c))))
+    regions = list(
+        dict.fromkeys(m.group(1) for c in df.columns if (m := re.match(r"^(R\d+): RP1 ANALYTE NAME$", c)))
+    )
     if not regions:
-        raise InputError("INTELLIFLEX export without 'R<n>: RP1 ANALYTE NAME' columns", file=f, row=1,
-                         expected="per-region columns such as 'R25: RP1 MEDIAN'", rule="intelliflex.columns")
+        raise InputError(
+            "INTELLIFLEX export without 'R<n>: RP1 ANALYTE NAME' columns",
+            file=f,
+            row=1,
+            expected="per-region columns such as 'R25: RP1 MEDIAN'",
+            rule="intelliflex.columns",
+        )
     problems: list[Problem] = []
     names: dict[str, str] = {}
     for r in regions:
@@ -655,12 +857,22 @@ def _read_intelliflex_flat(path: Path, text: str, encoding: str) -> CytokineExpo
         line = i + 2
         well = normalise_well(rec["WELL LOCATION"])
         if well is None:
-            problems.append(Problem(file=f, row=line, column="WELL LOCATION", value=rec["WELL LOCATION"],
-                                    message="not a well name", expected="A1 .. P24", rule="intelliflex.well"))
+            problems.append(
+                Problem(
+                    file=f,
+                    row=line,
+                    column="WELL LOCATION",
+                    value=rec["WELL LOCATION"],
+                    message="not a well name",
+                    expected="A1 .. P24",
+                    rule="intelliflex.well",
+                )
+            )
             continue
         wtype = str(rec.get("WELL TYPE", "")).strip()
         role = type_role.get(wtype[:1].upper(), infer_role(rec.get("SAMPLE ID", "")))
         for r in regions:
+
             def num(stat: str, _r: str = r, _line: int = line, _rec: dict = rec, _w: str = well) -> float:
                 col = f"{_r}: RP1 {stat}"
                 if col not in _rec:
@@ -670,31 +882,50 @@ def _read_intelliflex_flat(path: Path, text: str, encoding: str) -> CytokineExpo
                 except InputError as exc:
                     problems.append(exc.problem)
                     return float("nan")
+
             net = num("NET MEDIAN")
             signal = net if np.isfinite(net) else num("MEDIAN")
             raw_col = f"{r}: RP1 NET MEDIAN"
-            rows.append({
-                "plate_id": rec.get("PLATE NAME", "") or path.stem, "well": well,
-                "location": rec["WELL LOCATION"], "sample": rec.get("SAMPLE ID", ""), "role": role,
-                "analyte": names[r], "raw": rec.get(raw_col, ""), "signal": signal,
-                "instrument_value": float("nan"), "instrument_flag": "",
-                "unit": "", "dilution_factor": _float_or_nan(rec.get("DILUTION", "")),
-                "bead_count": num("COUNT"), "cv_pct": num("REPLICATE %CV"),
-            })
+            rows.append(
+                {
+                    "plate_id": rec.get("PLATE NAME", "") or path.stem,
+                    "well": well,
+                    "location": rec["WELL LOCATION"],
+                    "sample": rec.get("SAMPLE ID", ""),
+                    "role": role,
+                    "analyte": names[r],
+                    "raw": rec.get(raw_col, ""),
+                    "signal": signal,
+                    "instrument_value": float("nan"),
+                    "instrument_flag": "",
+                    "unit": "",
+                    "dilution_factor": _float_or_nan(rec.get("DILUTION", "")),
+                    "bead_count": num("COUNT"),
+                    "cv_pct": num("REPLICATE %CV"),
+                }
+            )
     if problems:
         raise ValidationFailed(problems, context=f)
     values = finish_values(rows)
-    analytes = pd.DataFrame({"analyte": [names[r] for r in regions], "bead_id": [r[1:] for r in regions],
-                             "unit": ""})
+    analytes = pd.DataFrame(
+        {"analyte": [names[r] for r in regions], "bead_id": [r[1:] for r in regions], "unit": ""}
+    )
     meta = {k: df.iloc[0][k] for k in df.columns[:30]} if len(df) else {}
     meta["encoding"] = encoding
     meta["document_signature"] = signature.strip()
     return CytokineExport(
-        path=path, platform="xponent", fmt="intelliflex-flat", scale="mfi", values=values,
-        analytes=analytes, standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),
-        metadata=meta, blocks={"flat": [list(df.columns), *df.values.tolist()]},
-        messages=pd.DataFrame({"well": df["WELL LOCATION"], "status": df.get("WELL STATUS", ""),
-                               "message": ""}),
+        path=path,
+        platform="xponent",
+        fmt="intelliflex-flat",
+        scale="mfi",
+        values=values,
+        analytes=analytes,
+        standards=pd.DataFrame(columns=["analyte", "standard", "expected_conc", "kind"]),
+        metadata=meta,
+        blocks={"flat": [list(df.columns), *df.values.tolist()]},
+        messages=pd.DataFrame(
+            {"well": df["WELL LOCATION"], "status": df.get("WELL STATUS", ""), "message": ""}
+        ),
         problems=[],
     )
 
