@@ -12,7 +12,8 @@ import pytest
 
 from myocit_omics.cli import main
 from myocit_omics.config import default_study_config
-from myocit_omics.cytokines.pipeline import BY_VISIT_COLUMNS, LONG_COLUMNS, QC_COLUMNS, run_cytokines
+from myocit_omics.cytokines.pipeline import BY_VISIT_COLUMNS, LONG_COLUMNS, run_cytokines
+from myocit_omics.cytokines.qc import QC_COLUMNS
 from myocit_omics.errors import ValidationFailed
 from myocit_omics.results import ResultsTree
 
