@@ -42,7 +42,7 @@ def test_paired_change_leaves_out_incomplete_pairs_and_says_so():
     after = [2.0, np.nan, 5.0, 3.0]
     res = paired_change(before, after)
     assert res["n"] == 2 and res["estimate"] == 0.0  # changes +1 and -1
-    assert "CI needs >= 6 pairs" in res["note"]
+    assert "CI needs >= 6 pairs" in res["note"] and "2 of 4 without both values" in res["note"]
     empty = paired_change([np.nan], [1.0])
     assert empty["n"] == 0 and math.isnan(empty["estimate"]) and "no patient" in empty["note"]
 

@@ -80,6 +80,10 @@ def change_scatter(panels: list[tuple[str, pd.DataFrame, float, float]],
         rho_text = "NA" if math.isnan(rho) else f"{rho:.2f}"
         q_text = "NA" if math.isnan(q) else f"{q:.2g}"
         ax.set_title(f"{title}\nSpearman rho = {rho_text}, q = {q_text}", fontsize=8)
+        if " vs " in title:
+            xlab, ylab = title.split(": ", 1)[-1].split(" vs ", 1)
+            ax.set_xlabel(xlab, fontsize=7)
+            ax.set_ylabel(ylab, fontsize=7)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig

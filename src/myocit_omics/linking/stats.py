@@ -83,6 +83,7 @@ def paired_change(before: Any, after: Any, *, confidence: float = 0.95) -> dict[
         ``n``, ``estimate`` (median of after - before), ``ci_low``/``ci_high``, ``iqr_low``/
         ``iqr_high`` (25th/75th percentile of the change), ``p_value``, ``method``, ``note``.
     """
+    n_in = len(np.asarray(before))
     b, a = _pairs(before, after)
     method = "Wilcoxon signed-rank; median change, exact order-statistic CI"
     d = a - b
@@ -95,7 +96,7 @@ def paired_change(before: Any, after: Any, *, confidence: float = 0.95) -> dict[
     out = {"n": n, "estimate": float(np.median(d)), "ci_low": lo, "ci_high": hi,
            "iqr_low": float(np.percentile(d, 25)), "iqr_high": float(np.percentile(d, 75)),
            "p_value": math.nan, "method": method, "note": ""}
-    notes = []
+    notes = [f"{n_in - n} of {n_in} without both values"] if n_in > n else []
     if math.isnan(lo):
         notes.append(f"CI needs >= 6 pairs for {confidence:.0%}")
     if np.all(d == 0):
@@ -144,8 +145,10 @@ def spearman(x: Any, y: Any, *, seed: int, n_boot: int = 2000, n_perm: int = 999
     dict
         ``n``, ``estimate`` (rho), ``ci_low``, ``ci_high``, ``p_value``, ``method``, ``note``.
     """
+    n_in = len(np.asarray(x))
     x, y = _pairs(x, y)
     n = len(x)
+    gap = f"{n_in - n} of {n_in} without both values" if n_in > n else ""
     method = f"Spearman; permutation p ({n_perm}); bootstrap percentile CI ({n_boot})"
     if n < 3:
         return _empty(n, method, "fewer than 3 complete pairs")
@@ -163,6 +166,7 @@ def spearman(x: Any, y: Any, *, seed: int, n_boot: int = 2000, n_perm: int = 999
     alpha = 1 - confidence
     lo, hi = (np.quantile(boot, [alpha / 2, 1 - alpha / 2]) if len(boot) else (math.nan, math.nan))
     note = "" if len(boot) == n_boot else f"{n_boot - len(boot)} constant resamples left out of the CI"
+    note = "; ".join(x for x in (gap, note) if x)
     return {"n": n, "estimate": rho, "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p),
             "method": method, "note": note}
 
