@@ -78,8 +78,9 @@ def ingest_batch(batch_path: str, submitted_by: str = "dashboard", home: str | N
         status (accepted, already_stored, rejected), batch_id, name, problems, report_dir...
     """
     outcome = ingest_task(batch_path, submitted_by, home)
-    create_markdown_artifact(key="ingest-result", markdown=_markdown([outcome]),
-                             description=f"ingest of {Path(batch_path).name}")
+    create_markdown_artifact(
+        key="ingest-result", markdown=_markdown([outcome]), description=f"ingest of {Path(batch_path).name}"
+    )
     return outcome
 
 
@@ -101,6 +102,9 @@ def ingest_inbox(home: str | None = None, submitted_by: str = "inbox") -> list[d
     """
     outcomes = inbox_task(home, submitted_by)
     if outcomes:
-        create_markdown_artifact(key="ingest-inbox", markdown=_markdown(outcomes),
-                                 description=f"{len(outcomes)} hand-in(s) from the inbox")
+        create_markdown_artifact(
+            key="ingest-inbox",
+            markdown=_markdown(outcomes),
+            description=f"{len(outcomes)} hand-in(s) from the inbox",
+        )
     return outcomes

@@ -86,8 +86,15 @@ def rnaseq_anndata(store: Any) -> Any:
         obs["batch_id"] = b.batch_id
         obs["batch_name"] = b.name
         obs_parts.append(obs.set_index("sample_id"))
-        batches_info.append({"batch_id": b.batch_id, "name": b.name, "format": matrix.fmt,
-                             "rounding": matrix.rounding, "n_samples": len(sheet)})
+        batches_info.append(
+            {
+                "batch_id": b.batch_id,
+                "name": b.name,
+                "format": matrix.fmt,
+                "rounding": matrix.rounding,
+                "n_samples": len(sheet),
+            }
+        )
     if not frames:
         return ad.AnnData(np.zeros((0, 0), dtype=np.int64))
     common = set.intersection(*gene_sets)
@@ -102,19 +109,24 @@ def rnaseq_anndata(store: Any) -> Any:
                 obs[col] = obs["patient_id"].map(extra[col])
         if "sex" in extra:
             recorded = obs["patient_id"].map(extra["sex"])
-            obs["sex"] = [s if s else (r if isinstance(r, str) else "") for s, r in zip(obs["sex"], recorded,
-                                                                                          strict=True)]
-    obs = obs.astype({c: str for c in ("patient_id", "visit", "sex", "role", "seq_batch", "batch_id",
-                                       "batch_name")})
-    var = pd.DataFrame({"gene_name": [gene_names.get(g, g) for g in order]},
-                       index=pd.Index(order, name="gene_id"))
+            obs["sex"] = [
+                s if s else (r if isinstance(r, str) else "")
+                for s, r in zip(obs["sex"], recorded, strict=True)
+            ]
+    obs = obs.astype(
+        {c: str for c in ("patient_id", "visit", "sex", "role", "seq_batch", "batch_id", "batch_name")}
+    )
+    var = pd.DataFrame(
+        {"gene_name": [gene_names.get(g, g) for g in order]}, index=pd.Index(order, name="gene_id")
+    )
     matrix_values = counts.to_numpy(dtype=np.int64)
     adata = ad.AnnData(X=matrix_values.copy(), obs=obs, var=var)
     adata.layers["counts"] = matrix_values
     # JSON text: h5ad cannot store a list of dicts (or None values) in uns
     n_partial = int(len(set.union(*gene_sets)) - len(common))
-    adata.uns["ingest"] = json.dumps({"batches": batches_info, "genes_not_in_every_batch": n_partial},
-                                     default=str)
+    adata.uns["ingest"] = json.dumps(
+        {"batches": batches_info, "genes_not_in_every_batch": n_partial}, default=str
+    )
     return adata
 
 
@@ -150,8 +162,13 @@ def clinical_tables(store: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         core set sorted by patient and visit order.
     """
     patients = _records(store, "patient", "patients", PATIENTS, lambda t: list(t["patient_id"]))
-    core = _records(store, "clinical", "core_set", CORE_SET,
-                    lambda t: [f"{p}/{v}" for p, v in zip(t["patient_id"], t["visit"], strict=True)])
+    core = _records(
+        store,
+        "clinical",
+        "core_set",
+        CORE_SET,
+        lambda t: [f"{p}/{v}" for p, v in zip(t["patient_id"], t["visit"], strict=True)],
+    )
     if not core.empty:
         order = {v: i for i, v in enumerate(store.config.visits)}
         core = core.assign(_o=core["visit"].map(lambda v: order.get(v, len(order))))
@@ -188,17 +205,33 @@ def missing_samples(store: Any) -> list[dict[str, str]]:
     for kind in ("rnaseq", "cytokine", "clinical", "pk"):
         sub = samples[samples["kind"] == kind] if not samples.empty else samples
         have[kind] = set(zip(sub["patient_id"], sub["visit"], strict=True)) if not sub.empty else set()
-    expect = {"rnaseq": config.omics_visits, "cytokine": config.omics_visits, "clinical": config.visits,
-              "pk": [v for v in config.visits if v != "W0"]}
+    expect = {
+        "rnaseq": config.omics_visits,
+        "cytokine": config.omics_visits,
+        "clinical": config.visits,
+        "pk": [v for v in config.visits if v != "W0"],
+    }
     out = []
     for kind, visits in expect.items():
         if not have[kind]:
-            out.append({"patient_id": "", "visit": "", "kind": kind,
-                        "message": f"no {_KIND_LABEL[kind]} data stored yet"})
+            out.append(
+                {
+                    "patient_id": "",
+                    "visit": "",
+                    "kind": kind,
+                    "message": f"no {_KIND_LABEL[kind]} data stored yet",
+                }
+            )
             continue
         for p in patients:
             for v in visits:
                 if (p, v) not in have[kind]:
-                    out.append({"patient_id": p, "visit": v, "kind": kind,
-                                "message": f"patient {p} has no {v} {_KIND_LABEL[kind]}"})
+                    out.append(
+                        {
+                            "patient_id": p,
+                            "visit": v,
+                            "kind": kind,
+                            "message": f"patient {p} has no {v} {_KIND_LABEL[kind]}",
+                        }
+                    )
     return out

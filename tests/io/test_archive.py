@@ -43,16 +43,41 @@ HOSTILE = [
     ("zip-slip", [(_info("batch/../../evil.sh"), b"rm -rf ~")], {}, "archive.path_traversal", "zip-slip"),
     ("absolute path", [(_info("/etc/cron.d/evil"), b"x")], {}, "archive.absolute_path", "absolute path"),
     ("windows drive", [(_info("C:/evil.txt"), b"x")], {}, "archive.absolute_path", "absolute path"),
-    ("symlink", [(_info("batch/link", mode=stat.S_IFLNK | 0o777), b"/etc/passwd")], {}, "archive.link",
-     "symbolic link"),
-    ("encrypted", [(_info("batch/manifest.yaml", flags=0x1), b"kind: rnaseq")], {}, "archive.encrypted",
-     "encrypted"),
-    ("zip bomb (ratio)", [(_info("batch/big.csv"), b"0" * 400_000)],
-     {"ratio_floor_bytes": 10_000, "max_ratio": 50}, "archive.bomb", "compression ratio"),
-    ("zip bomb (total size)", [(_info("batch/a.csv"), b"1" * 3000), (_info("batch/b.csv"), b"2" * 3000)],
-     {"max_total_bytes": 5000}, "archive.bomb", "expands to 6000 bytes"),
-    ("too many entries", [(_info(f"batch/{i}.txt"), b"x") for i in range(6)], {"max_entries": 5},
-     "archive.too_many_entries", "6 entries"),
+    (
+        "symlink",
+        [(_info("batch/link", mode=stat.S_IFLNK | 0o777), b"/etc/passwd")],
+        {},
+        "archive.link",
+        "symbolic link",
+    ),
+    (
+        "encrypted",
+        [(_info("batch/manifest.yaml", flags=0x1), b"kind: rnaseq")],
+        {},
+        "archive.encrypted",
+        "encrypted",
+    ),
+    (
+        "zip bomb (ratio)",
+        [(_info("batch/big.csv"), b"0" * 400_000)],
+        {"ratio_floor_bytes": 10_000, "max_ratio": 50},
+        "archive.bomb",
+        "compression ratio",
+    ),
+    (
+        "zip bomb (total size)",
+        [(_info("batch/a.csv"), b"1" * 3000), (_info("batch/b.csv"), b"2" * 3000)],
+        {"max_total_bytes": 5000},
+        "archive.bomb",
+        "expands to 6000 bytes",
+    ),
+    (
+        "too many entries",
+        [(_info(f"batch/{i}.txt"), b"x") for i in range(6)],
+        {"max_entries": 5},
+        "archive.too_many_entries",
+        "6 entries",
+    ),
 ]
 
 
@@ -71,8 +96,10 @@ def test_hostile_archive_is_refused_before_anything_is_written(tmp_path, kind, e
 
 
 def test_every_hostile_entry_is_reported_not_only_the_first(tmp_path):
-    zpath = _zip(tmp_path / "b.zip", [(_info("../a"), b"x"), (_info("/b"), b"y"),
-                                      (_info("l", mode=stat.S_IFLNK | 0o777), b"/etc")])
+    zpath = _zip(
+        tmp_path / "b.zip",
+        [(_info("../a"), b"x"), (_info("/b"), b"y"), (_info("l", mode=stat.S_IFLNK | 0o777), b"/etc")],
+    )
     rules = sorted(p.rule for p in check_zip(zpath))
     assert rules == ["archive.absolute_path", "archive.link", "archive.path_traversal"]
 
@@ -99,9 +126,14 @@ def test_corrupt_entry_fails_the_crc_check(tmp_path):
 
 
 def test_safe_zip_is_extracted_and_macos_litter_skipped(tmp_path):
-    zpath = _zip(tmp_path / "b.zip", [(_info("batch/manifest.yaml"), b"kind: pk"),
-                                      (_info("batch/sub/pk.csv"), b"a,b\n1,2\n"),
-                                      (_info("__MACOSX/batch/._pk.csv"), b"junk")])
+    zpath = _zip(
+        tmp_path / "b.zip",
+        [
+            (_info("batch/manifest.yaml"), b"kind: pk"),
+            (_info("batch/sub/pk.csv"), b"a,b\n1,2\n"),
+            (_info("__MACOSX/batch/._pk.csv"), b"junk"),
+        ],
+    )
     dest = tmp_path / "out"
     dest.mkdir()
     written = safe_extract(zpath, dest)

@@ -38,8 +38,12 @@ def test_negative_and_non_numeric_counts_are_all_refused_with_cells(tmp_path):
     with pytest.raises(ValidationFailed) as info:
         read_counts(path)
     got = {(p.rule, p.row, p.column, p.value) for p in info.value.problems}
-    assert got == {("counts.negative", 2, "S2", "-3"), ("counts.not_numeric", 3, "S1", "abc"),
-                   ("counts.missing", 4, "S1", ""), ("counts.not_numeric", 5, "S1", "inf")}
+    assert got == {
+        ("counts.negative", 2, "S2", "-3"),
+        ("counts.not_numeric", 3, "S1", "abc"),
+        ("counts.missing", 4, "S1", ""),
+        ("counts.not_numeric", 5, "S1", "inf"),
+    }
 
 
 def test_duplicate_gene_ids_are_refused(tmp_path):
@@ -61,9 +65,11 @@ def test_plain_table_needs_a_gene_id_column_first(tmp_path):
 
 def test_featurecounts_with_bam_columns(tmp_path):
     path = tmp_path / "featurecounts.txt.gz"
-    text = ('# Program:featureCounts v2.0.6; Command:"featureCounts" "-a" "x.gtf"\n'
-            "Geneid\tChr\tStart\tEnd\tStrand\tLength\tstar/L1.Aligned.sortedByCoord.out.bam\tstar/L2.bam\n"
-            "G1\tchr1;chr1\t10;50\t20;60\t+;+\t22\t5\t6\nG2\tchrX\t1\t100\t-\t100\t0\t9\n")
+    text = (
+        '# Program:featureCounts v2.0.6; Command:"featureCounts" "-a" "x.gtf"\n'
+        "Geneid\tChr\tStart\tEnd\tStrand\tLength\tstar/L1.Aligned.sortedByCoord.out.bam\tstar/L2.bam\n"
+        "G1\tchr1;chr1\t10;50\t20;60\t+;+\t22\t5\t6\nG2\tchrX\t1\t100\t-\t100\t0\t9\n"
+    )
     path.write_bytes(gzip.compress(text.encode()))
     assert detect_format(path) == "featurecounts"
     m = read_counts(path)
@@ -100,8 +106,11 @@ def test_h5ad_counts_layer(tmp_path):
     import anndata as ad
 
     counts = np.array([[1, 2, 3], [4, 5, 6]])
-    adata = ad.AnnData(X=np.zeros((2, 3)), obs=pd.DataFrame(index=["S1", "S2"]),
-                       var=pd.DataFrame({"gene_name": ["A", "B", "C"]}, index=["G1", "G2", "G3"]))
+    adata = ad.AnnData(
+        X=np.zeros((2, 3)),
+        obs=pd.DataFrame(index=["S1", "S2"]),
+        var=pd.DataFrame({"gene_name": ["A", "B", "C"]}, index=["G1", "G2", "G3"]),
+    )
     adata.layers["counts"] = counts
     path = tmp_path / "x.h5ad"
     adata.write_h5ad(path)
@@ -112,8 +121,9 @@ def test_h5ad_counts_layer(tmp_path):
 
 def test_real_lee2021_merged_htseq_counts(shared):
     path = shared("fixtures", "rnaseq", "lee2021_saec_gse161664_counts.tsv.gz")
-    special = pd.read_csv(shared("fixtures", "rnaseq", "lee2021_saec_gse161664_htseq_special_rows.tsv"),
-                          sep="\t", index_col=0)
+    special = pd.read_csv(
+        shared("fixtures", "rnaseq", "lee2021_saec_gse161664_htseq_special_rows.tsv"), sep="\t", index_col=0
+    )
     m = read_counts(path)
     assert m.counts.shape == (26364, 16)
     assert m.rounding["n_rounded"] == 0

@@ -27,10 +27,18 @@ MALFORMED = [
     ("binary garbage", bytes(range(256)) * 8, "file.binary", "binary"),
     ("duplicated header", b"sample_id,visit,visit\nS1,W0,W4\n", "file.duplicate_header", "appears twice"),
     ("empty header name", b"sample_id,,visit\nS1,x,W0\n", "file.header_empty", "empty column name"),
-    ("ragged row", b"sample_id,patient_id,visit\nS1,MYO-01,W0,extra,more\nS2,MYO-02\n",
-     "file.field_count", "fields but the header has 3"),
-    ("huge cell", b"sample_id,patient_id,visit\nS1," + b"A" * (MAX_CELL_CHARS + 10) + b",W0\n",
-     "file.huge_cell", "characters"),
+    (
+        "ragged row",
+        b"sample_id,patient_id,visit\nS1,MYO-01,W0,extra,more\nS2,MYO-02\n",
+        "file.field_count",
+        "fields but the header has 3",
+    ),
+    (
+        "huge cell",
+        b"sample_id,patient_id,visit\nS1," + b"A" * (MAX_CELL_CHARS + 10) + b",W0\n",
+        "file.huge_cell",
+        "characters",
+    ),
     ("UTF-16 encoding", GOOD.encode("utf-16"), "file.encoding", "UTF-16"),
     ("zip posing as csv", b"PK\x03\x04" + b"\x00" * 40, "file.format", "zip/xlsx container"),
 ]

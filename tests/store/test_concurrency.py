@@ -21,8 +21,14 @@ def _worker(home: str, batches: list[str], seed: int, out: str) -> None:
     results = []
     for b in order:
         r = store.ingest(b, f"worker-{seed}")
-        results.append({"batch": b, "status": r.status, "batch_id": r.batch_id,
-                        "problems": [p.describe() for p in r.problems]})
+        results.append(
+            {
+                "batch": b,
+                "status": r.status,
+                "batch_id": r.batch_id,
+                "problems": [p.describe() for p in r.problems],
+            }
+        )
     with open(out, "w") as fh:
         json.dump(results, fh)
     os._exit(0)
@@ -36,13 +42,20 @@ def test_four_concurrent_ingesters_store_each_batch_once(tmp_path, factory):
         patients = [f"MYO-{(i % 16) + 1:02d}"]
         # clinical records are keyed by patient and visit: give each clinical batch its own visit
         visits = [f"UNS-{i}"] if kinds[i % 4] == "clinical" else ["W0", "W4"]
-        batches.append(str(factory.write_batch(tmp_path / "in", kinds[i % 4], tag=f"c{i}", seed=i,
-                                               patients=patients, visits=visits)))
+        batches.append(
+            str(
+                factory.write_batch(
+                    tmp_path / "in", kinds[i % 4], tag=f"c{i}", seed=i, patients=patients, visits=visits
+                )
+            )
+        )
     home = tmp_path / "home"
     home.mkdir()
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(str(home), batches, seed, str(tmp_path / f"out{seed}.json")))
-             for seed in range(4)]
+    procs = [
+        ctx.Process(target=_worker, args=(str(home), batches, seed, str(tmp_path / f"out{seed}.json")))
+        for seed in range(4)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -60,13 +73,17 @@ def test_four_concurrent_ingesters_store_each_batch_once(tmp_path, factory):
     assert con.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 40
     ids = {r["batch_id"] for r in results}
     assert {r[0] for r in con.execute("SELECT batch_id FROM batches")} == ids
-    dup = con.execute("SELECT kind, record_key, COUNT(*) FROM samples GROUP BY kind, record_key HAVING COUNT(*) > 1")
+    dup = con.execute(
+        "SELECT kind, record_key, COUNT(*) FROM samples GROUP BY kind, record_key HAVING COUNT(*) > 1"
+    )
     assert dup.fetchall() == []
     n_audit = con.execute("SELECT COUNT(*) FROM audit WHERE action = 'stored'").fetchone()[0]
     assert n_audit == 40
     con.close()
     store = StudyStore(home)
     assert store.verify() == []
-    expected_records = sum(len(store.samples(kind=k)) for k in ("pk", "rnaseq", "clinical", "patient", "cytokine"))
+    expected_records = sum(
+        len(store.samples(kind=k)) for k in ("pk", "rnaseq", "clinical", "patient", "cytokine")
+    )
     assert expected_records == len(store.samples())
     assert len(store.batches()) == 40

@@ -15,8 +15,17 @@ import pytest
 from myocit_omics.store import StudyStore
 from myocit_omics.store.objects import CRASH_ENV
 
-STEPS_ACCEPT = ["opened", "validated", "locked", "blob:0", "blob:1", "blob:2", "view", "before-commit",
-                "committed"]
+STEPS_ACCEPT = [
+    "opened",
+    "validated",
+    "locked",
+    "blob:0",
+    "blob:1",
+    "blob:2",
+    "view",
+    "before-commit",
+    "committed",
+]
 STEPS_REJECT = ["opened", "validated", "reject:copied", "rejected"]
 STEPS_INBOX_REJECT = ["validated", "reject:before-move", "rejected"]
 
@@ -32,8 +41,15 @@ def _child(home: str, batch: str, step: str | None, inbox: bool) -> None:
     os._exit(0)
 
 
-def _run(ctx, home: Path, batch: Path, *, step: str | None = None, kill_after: float | None = None,
-         inbox: bool = False) -> int:
+def _run(
+    ctx,
+    home: Path,
+    batch: Path,
+    *,
+    step: str | None = None,
+    kill_after: float | None = None,
+    inbox: bool = False,
+) -> int:
     proc = ctx.Process(target=_child, args=(str(home), str(batch), step, inbox))
     proc.start()
     if kill_after is not None:
@@ -100,8 +116,11 @@ def test_killed_ingests_leave_whole_batches_or_nothing(tmp_path, factory):
         _check_whole_or_nothing(home, store, before, n_files)
         if mode == "inbox-reject":
             # nothing lost: the hand-in is still in the inbox or inside a rejection folder
-            new_rejections = set((home / "rejected").iterdir()) - rejected_before if (
-                home / "rejected").exists() else set()
+            new_rejections = (
+                set((home / "rejected").iterdir()) - rejected_before
+                if (home / "rejected").exists()
+                else set()
+            )
             assert batch.exists() or any((d / batch.name / "manifest.yaml").exists() for d in new_rejections)
             # and the inbox is processed cleanly afterwards
             for r in store.ingest_inbox("retry"):

@@ -18,11 +18,16 @@ from myocit_omics.store.objects import sha256_file
 def _snapshot(home: Path) -> dict:
     """Everything a user could see: catalog rows (all tables) and every stored file's bytes hash."""
     con = sqlite3.connect(home / "catalog.sqlite")
-    rows = {t: sorted(map(tuple, con.execute(f"SELECT * FROM {t}")))
-            for t in ("batches", "files", "samples", "audit")}
+    rows = {
+        t: sorted(map(tuple, con.execute(f"SELECT * FROM {t}")))
+        for t in ("batches", "files", "samples", "audit")
+    }
     con.close()
-    files = {p.relative_to(home).as_posix(): sha256_file(p)
-             for p in (home / "store").rglob("*") if p.is_file() and p.name != ".lock"}
+    files = {
+        p.relative_to(home).as_posix(): sha256_file(p)
+        for p in (home / "store").rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
     return {"rows": rows, "files": files}
 
 
@@ -87,7 +92,10 @@ def test_rejection_copies_the_batch_untouched_with_both_reports(tmp_path, factor
     data = json.loads((report / "report.json").read_text())
     assert data["n_problems"] == 2 and data["handed_in_by"] == "carol"
     got = {(p["file"], p["row"], p["column"], p["value"], p["rule"]) for p in data["problems"]}
-    assert got == {("core_set.csv", 2, "cmas", "99", "range.cmas"), ("patients.csv", 3, "sex", "Q", "vocab.sex")}
+    assert got == {
+        ("core_set.csv", 2, "cmas", "99", "range.cmas"),
+        ("patients.csv", 3, "sex", "Q", "vocab.sex"),
+    }
     assert all(p["fix"] for p in data["problems"])
     md = (report / "REPORT.md").read_text()
     assert "2 problem(s)" in md and "`range.cmas`" in md and "| core_set.csv | 2 | cmas | 99 |" in md
@@ -122,8 +130,15 @@ def test_conflicting_sample_is_refused_unless_superseded(tmp_path, factory, stor
     assert {p.rule for p in result.problems} == {"conflict.sample"}
     assert len(result.problems) == 4
     assert "supersedes" in result.problems[0].fix and first.batch_id[:12] in result.problems[0].fix
-    redo = factory.write_batch(tmp_path / "c", "rnaseq", seed=2, name="rnaseq-run1-redo", manifest_extra={
-        "supersedes": {"batch": "rnaseq-run1", "reason": "library prep failed QC; re-sequenced"}})
+    redo = factory.write_batch(
+        tmp_path / "c",
+        "rnaseq",
+        seed=2,
+        name="rnaseq-run1-redo",
+        manifest_extra={
+            "supersedes": {"batch": "rnaseq-run1", "reason": "library prep failed QC; re-sequenced"}
+        },
+    )
     accepted = store.ingest(redo, "dave")
     assert accepted.status == "accepted" and accepted.supersedes == first.batch_id
     assert [b.name for b in store.batches()] == ["rnaseq-run1-redo"]
@@ -137,22 +152,32 @@ def test_conflicting_sample_is_refused_unless_superseded(tmp_path, factory, stor
     assert store.verify() == []
 
 
-@pytest.mark.parametrize(("ref", "rule"), [("no-such-batch", "supersedes.unknown"),
-                                           ("pk-test", "supersedes.kind")])
+@pytest.mark.parametrize(
+    ("ref", "rule"), [("no-such-batch", "supersedes.unknown"), ("pk-test", "supersedes.kind")]
+)
 def test_supersedes_must_name_a_stored_batch_of_the_same_kind(tmp_path, factory, store, ref, rule):
     store.ingest(factory.write_batch(tmp_path / "a", "pk"))
     store.ingest(factory.write_batch(tmp_path / "b", "rnaseq"))
-    redo = factory.write_batch(tmp_path / "c", "rnaseq", seed=5, name="redo",
-                               manifest_extra={"supersedes": {"batch": ref, "reason": "why not"}})
+    redo = factory.write_batch(
+        tmp_path / "c",
+        "rnaseq",
+        seed=5,
+        name="redo",
+        manifest_extra={"supersedes": {"batch": ref, "reason": "why not"}},
+    )
     result = store.ingest(redo)
     assert result.status == "rejected" and rule in {p.rule for p in result.problems}
 
 
 def test_same_data_in_a_new_export_is_not_stored_twice(tmp_path, factory, store):
     store.ingest(factory.write_batch(tmp_path / "a", "clinical", visits=["W0"], name="export-1"))
-    second = store.ingest(factory.write_batch(tmp_path / "b", "clinical", visits=["W0", "W4"], name="export-2"))
+    second = store.ingest(
+        factory.write_batch(tmp_path / "b", "clinical", visits=["W0", "W4"], name="export-2")
+    )
     assert second.status == "accepted"
-    assert second.n_unchanged == 4 and second.n_samples == 2  # two W4 rows new; W0 rows and patients unchanged
+    assert (
+        second.n_unchanged == 4 and second.n_samples == 2
+    )  # two W4 rows new; W0 rows and patients unchanged
     core = store.samples(kind="clinical")
     assert sorted(core["sample_id"]) == ["MYO-01/W0", "MYO-01/W4", "MYO-02/W0", "MYO-02/W4"]
     from myocit_omics.study import clinical_tables
@@ -176,8 +201,10 @@ def test_catalog_refuses_a_second_active_record_of_a_sample(tmp_path, factory, s
     con = sqlite3.connect(store.catalog_path)
     row = con.execute("SELECT * FROM samples LIMIT 1").fetchone()
     with pytest.raises(sqlite3.IntegrityError):
-        con.execute("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (row[0], row[1], row[2], "other-batch", *row[4:]))
+        con.execute(
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row[0], row[1], row[2], "other-batch", *row[4:]),
+        )
     con.close()
 
 
@@ -286,7 +313,9 @@ def test_every_demo_batch_ingests_and_again_changes_nothing(tmp_path):
     store = StudyStore(home)
     folders = sorted(p for p in batches.iterdir() if p.is_dir())
     first = [store.ingest(b, "demo") for b in folders]
-    assert [r.status for r in first] == ["accepted"] * len(folders), [p.describe() for r in first for p in r.problems]
+    assert [r.status for r in first] == ["accepted"] * len(folders), [
+        p.describe() for r in first for p in r.problems
+    ]
     before = _snapshot(home)
     second = [store.ingest(b, "demo") for b in folders]
     assert [r.status for r in second] == ["already_stored"] * len(folders)
@@ -314,11 +343,24 @@ def test_real_lee2021_htseq_counts_ingest(tmp_path, shared, home):
     # donors are not given: one pseudo-patient per stimulus, replicates as visits
     stim = {s: i + 1 for i, s in enumerate(sorted(meta["stimulus"].unique()))}
     visit = {"rep1": "W0", "rep2": "W4", "rep3": "W24", "rep4": "W12"}
-    _write_sheet(batch / "samples.csv", list(meta["sample"]), [f"SAEC-{stim[s]}" for s in meta["stimulus"]],
-                 [visit[r] for r in meta["replicate"]])
-    (batch / "manifest.yaml").write_text(yaml.safe_dump({
-        "schema": "myocit-batch/1", "kind": "rnaseq", "name": "lee2021", "submitted_by": "test",
-        "platform": "plain", "files": {"counts": counts.name, "sample_sheet": "samples.csv"}}))
+    _write_sheet(
+        batch / "samples.csv",
+        list(meta["sample"]),
+        [f"SAEC-{stim[s]}" for s in meta["stimulus"]],
+        [visit[r] for r in meta["replicate"]],
+    )
+    (batch / "manifest.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "schema": "myocit-batch/1",
+                "kind": "rnaseq",
+                "name": "lee2021",
+                "submitted_by": "test",
+                "platform": "plain",
+                "files": {"counts": counts.name, "sample_sheet": "samples.csv"},
+            }
+        )
+    )
     (home / "study.yaml").write_text("study: lee2021\npatient_id_pattern: '^SAEC-\\d$'\n")
     store = StudyStore(home)
     result = store.ingest(batch)
@@ -337,11 +379,19 @@ def test_real_gse197067_plain_csv_ingests(tmp_path, shared, home):
     batch.mkdir()
     shutil.copyfile(counts, batch / counts.name)
     visits = [f"UNS-{i}" for i in range(len(meta))]  # timepoints x conditions as unscheduled visits
-    _write_sheet(batch / "samples.csv", list(meta["sample"]), [f"DONOR-{r[1:]}" for r in meta["Replicates"]],
-                 visits)
-    (batch / "manifest.yaml").write_text(yaml.safe_dump({
-        "schema": "myocit-batch/1", "kind": "rnaseq", "name": "gse197067", "files": {
-            "counts": counts.name, "sample_sheet": "samples.csv"}}))
+    _write_sheet(
+        batch / "samples.csv", list(meta["sample"]), [f"DONOR-{r[1:]}" for r in meta["Replicates"]], visits
+    )
+    (batch / "manifest.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "schema": "myocit-batch/1",
+                "kind": "rnaseq",
+                "name": "gse197067",
+                "files": {"counts": counts.name, "sample_sheet": "samples.csv"},
+            }
+        )
+    )
     (home / "study.yaml").write_text("study: rade2023\npatient_id_pattern: '^DONOR-\\d$'\n")
     store = StudyStore(home)
     result = store.ingest(batch)

@@ -20,10 +20,12 @@ MAX_PROBLEMS_SHOWN = 8
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``ingest`` subcommand."""
     p = sub.add_parser(
-        "ingest", help="Hand in a batch folder or zip: validate it and store it, or reject it with a report.",
+        "ingest",
+        help="Hand in a batch folder or zip: validate it and store it, or reject it with a report.",
         description="Hand in batch folders or zips (manifest.yaml + files): each is validated and stored "
         "once, atomically, or rejected into <home>/rejected/ with REPORT.md and report.json. "
-        "Exit 0: accepted or already stored; 1: rejected; 2: usage error.")
+        "Exit 0: accepted or already stored; 1: rejected; 2: usage error.",
+    )
     p.add_argument("paths", nargs="*", metavar="PATH", help="batch folder or .zip")
     p.add_argument("--home", default=None, help="study home (default $MYOCIT_HOME or <repo>/data)")
     p.add_argument("--by", dest="by", default=None, help="who hands the batch in (default: your user name)")
@@ -52,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.inbox:
         results.extend(store.ingest_inbox(args.by))
     if args.json:
-        print(json.dumps({"home": str(home), "results": [r.to_dict() for r in results]}, indent=2, default=str))
+        print(
+            json.dumps({"home": str(home), "results": [r.to_dict() for r in results]}, indent=2, default=str)
+        )
     else:
         if args.inbox and not results:
             print(f"inbox {store.inbox} is empty")

@@ -1,4 +1,8 @@
-"""``myocit status``: the study store at a glance: batches, samples per visit, what is missing, rejections, audit."""
+"""``myocit status``: the study store at a glance.
+
+Batches, records per modality and visit, what the protocol expects but is missing, the
+rejected hand-ins and the last audit entries.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ from myocit_omics.settings import study_home
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``status`` subcommand."""
     p = sub.add_parser(
-        "status", help="Show the study store: batches, samples, rejected hand-ins, the audit log.",
+        "status",
+        help="Show the study store: batches, samples, rejected hand-ins, the audit log.",
         description="Show the stored batches, the samples per modality and visit, what the protocol "
-        "expects but is missing, the rejected hand-ins and the last audit entries.")
+        "expects but is missing, the rejected hand-ins and the last audit entries.",
+    )
     p.add_argument("--home", default=None, help="study home (default $MYOCIT_HOME or <repo>/data)")
     p.add_argument("--audit", type=int, default=10, metavar="N", help="show the last N audit entries")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -33,10 +39,22 @@ def status_data(home: str | None, *, audit: int = 10) -> dict:
             per_visit.setdefault(kind, {})[visit or "-"] = int(n)
     return {
         "home": str(store.home),
-        "batches": [{"batch_id": b.batch_id, "name": b.name, "kind": b.kind, "stored_at": b.stored_at,
-                     "handed_in_by": b.handed_in_by, "n_files": len(b.file_sha256)} for b in store.batches()],
-        "superseded": [{"batch_id": b.batch_id, "name": b.name, "superseded_by": b.superseded_by}
-                       for b in store.batches(include_superseded=True) if b.superseded_by],
+        "batches": [
+            {
+                "batch_id": b.batch_id,
+                "name": b.name,
+                "kind": b.kind,
+                "stored_at": b.stored_at,
+                "handed_in_by": b.handed_in_by,
+                "n_files": len(b.file_sha256),
+            }
+            for b in store.batches()
+        ],
+        "superseded": [
+            {"batch_id": b.batch_id, "name": b.name, "superseded_by": b.superseded_by}
+            for b in store.batches(include_superseded=True)
+            if b.superseded_by
+        ],
         "samples_per_kind_and_visit": per_visit,
         "missing": missing_samples(store) if not samples.empty else [],
         "rejected": store.rejected(),
@@ -53,12 +71,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"Study home: {data['home']}")
     print(f"\nBatches ({len(data['batches'])} active, {len(data['superseded'])} superseded):")
     for b in data["batches"]:
-        print(f"  {b['name']:<28} {b['kind']:<9} {b['batch_id'][:12]}  {b['stored_at'][:19]}  "
-              f"by {b['handed_in_by']}")
+        print(
+            f"  {b['name']:<28} {b['kind']:<9} {b['batch_id'][:12]}  {b['stored_at'][:19]}  "
+            f"by {b['handed_in_by']}"
+        )
     for b in data["superseded"]:
         print(f"  (superseded) {b['name']:<15} {b['batch_id'][:12]} -> {str(b['superseded_by'])[:12]}")
-    visits = sorted({v for d in data["samples_per_kind_and_visit"].values() for v in d},
-                    key=lambda v: (v == "-", len(v), v))
+    visits = sorted(
+        {v for d in data["samples_per_kind_and_visit"].values() for v in d},
+        key=lambda v: (v == "-", len(v), v),
+    )
     if visits:
         print("\nRecords per kind and visit:")
         print("  " + f"{'kind':<10}" + "".join(f"{v:>7}" for v in visits))

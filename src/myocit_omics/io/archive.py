@@ -43,7 +43,9 @@ class ArchiveLimits:
 _JUNK = ("__MACOSX/",)
 
 
-def check_zip(path: str | Path, *, name: str | None = None, limits: ArchiveLimits | None = None) -> list[Problem]:
+def check_zip(
+    path: str | Path, *, name: str | None = None, limits: ArchiveLimits | None = None
+) -> list[Problem]:
     """Return every reason not to extract this zip (empty list: safe).
 
     Parameters
@@ -66,15 +68,28 @@ def check_zip(path: str | Path, *, name: str | None = None, limits: ArchiveLimit
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return [Problem(file=label, message=f"not a readable zip archive ({exc})", rule="archive.corrupt",
-                        expected="an intact .zip file", fix="create the zip again")]
+        return [
+            Problem(
+                file=label,
+                message=f"not a readable zip archive ({exc})",
+                rule="archive.corrupt",
+                expected="an intact .zip file",
+                fix="create the zip again",
+            )
+        ]
     problems: list[Problem] = []
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_entries:
-            problems.append(Problem(file=label, message=f"{len(infos)} entries", value=len(infos),
-                                    rule="archive.too_many_entries",
-                                    expected=f"at most {limits.max_entries} entries"))
+            problems.append(
+                Problem(
+                    file=label,
+                    message=f"{len(infos)} entries",
+                    value=len(infos),
+                    rule="archive.too_many_entries",
+                    expected=f"at most {limits.max_entries} entries",
+                )
+            )
         total = 0
         for info in infos:
             entry = info.filename
@@ -82,51 +97,114 @@ def check_zip(path: str | Path, *, name: str | None = None, limits: ArchiveLimit
             mode = info.external_attr >> 16
             where = f"{label}:{entry}"
             if entry.startswith(("/", "\\")) or (len(entry) > 1 and entry[1] == ":"):
-                problems.append(Problem(file=where, message="absolute path inside the archive", value=entry,
-                                        rule="archive.absolute_path", expected="paths relative to the batch",
-                                        fix="zip the batch folder from its parent folder"))
+                problems.append(
+                    Problem(
+                        file=where,
+                        message="absolute path inside the archive",
+                        value=entry,
+                        rule="archive.absolute_path",
+                        expected="paths relative to the batch",
+                        fix="zip the batch folder from its parent folder",
+                    )
+                )
             elif ".." in pure.parts:
-                problems.append(Problem(file=where, message="path leaves the batch folder (zip-slip)",
-                                        value=entry, rule="archive.path_traversal",
-                                        expected="no '..' in archive paths", fix="zip the batch folder itself"))
+                problems.append(
+                    Problem(
+                        file=where,
+                        message="path leaves the batch folder (zip-slip)",
+                        value=entry,
+                        rule="archive.path_traversal",
+                        expected="no '..' in archive paths",
+                        fix="zip the batch folder itself",
+                    )
+                )
             if stat.S_ISLNK(mode):
-                problems.append(Problem(file=where, message="symbolic link inside the archive", value=entry,
-                                        rule="archive.link", expected="regular files only",
-                                        fix="replace the link by the file it points to"))
+                problems.append(
+                    Problem(
+                        file=where,
+                        message="symbolic link inside the archive",
+                        value=entry,
+                        rule="archive.link",
+                        expected="regular files only",
+                        fix="replace the link by the file it points to",
+                    )
+                )
             elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-                problems.append(Problem(file=where, message="special file inside the archive", value=oct(mode),
-                                        rule="archive.special_file", expected="regular files only"))
+                problems.append(
+                    Problem(
+                        file=where,
+                        message="special file inside the archive",
+                        value=oct(mode),
+                        rule="archive.special_file",
+                        expected="regular files only",
+                    )
+                )
             if info.flag_bits & 0x1:
-                problems.append(Problem(file=where, message="encrypted entry", value=entry,
-                                        rule="archive.encrypted", expected="an unencrypted zip",
-                                        fix="zip the batch again without a password"))
+                problems.append(
+                    Problem(
+                        file=where,
+                        message="encrypted entry",
+                        value=entry,
+                        rule="archive.encrypted",
+                        expected="an unencrypted zip",
+                        fix="zip the batch again without a password",
+                    )
+                )
             total += info.file_size
-            if (info.file_size > limits.ratio_floor_bytes
-                    and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
+            if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
                 ratio = info.file_size / max(info.compress_size, 1)
-                problems.append(Problem(file=where, message=f"compression ratio {ratio:.0f}:1 (zip bomb?)",
-                                        value=info.file_size, rule="archive.bomb",
-                                        expected=f"a ratio of at most {limits.max_ratio:.0f}:1"))
+                problems.append(
+                    Problem(
+                        file=where,
+                        message=f"compression ratio {ratio:.0f}:1 (zip bomb?)",
+                        value=info.file_size,
+                        rule="archive.bomb",
+                        expected=f"a ratio of at most {limits.max_ratio:.0f}:1",
+                    )
+                )
         if total > limits.max_total_bytes:
-            problems.append(Problem(file=label, message=f"expands to {total} bytes (zip bomb?)", value=total,
-                                    rule="archive.bomb",
-                                    expected=f"at most {limits.max_total_bytes} bytes expanded"))
+            problems.append(
+                Problem(
+                    file=label,
+                    message=f"expands to {total} bytes (zip bomb?)",
+                    value=total,
+                    rule="archive.bomb",
+                    expected=f"at most {limits.max_total_bytes} bytes expanded",
+                )
+            )
         if not problems:
             try:
                 bad = zf.testzip()
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-                problems.append(Problem(file=label, message=f"corrupt archive ({exc})", rule="archive.corrupt",
-                                        expected="an intact .zip file", fix="create the zip again"))
+                problems.append(
+                    Problem(
+                        file=label,
+                        message=f"corrupt archive ({exc})",
+                        rule="archive.corrupt",
+                        expected="an intact .zip file",
+                        fix="create the zip again",
+                    )
+                )
             else:
                 if bad is not None:
-                    problems.append(Problem(file=f"{label}:{bad}", message="CRC check failed: corrupt entry",
-                                            value=bad, rule="archive.corrupt", expected="an intact .zip file",
-                                            fix="create the zip again"))
+                    problems.append(
+                        Problem(
+                            file=f"{label}:{bad}",
+                            message="CRC check failed: corrupt entry",
+                            value=bad,
+                            rule="archive.corrupt",
+                            expected="an intact .zip file",
+                            fix="create the zip again",
+                        )
+                    )
     return problems
 
 
-def safe_extract(path: str | Path, dest: str | Path, *, name: str | None = None,
-                 limits: ArchiveLimits | None = None) -> list[str]:
+def safe_extract(
+    path: str | Path, dest: str | Path, *, name: str | None = None, limits: ArchiveLimits | None = None
+) -> list[str]:
     """Extract a zip into ``dest`` after :func:`check_zip`; return the relative paths written.
 
     Parameters
@@ -172,9 +250,13 @@ def safe_extract(path: str | Path, dest: str | Path, *, name: str | None = None,
                 while chunk := src.read(1 << 20):
                     total += len(chunk)
                     if total > limits.max_total_bytes:
-                        raise InputError("archive expands beyond the size limit (zip bomb?)", file=label,
-                                         value=total, rule="archive.bomb",
-                                         expected=f"at most {limits.max_total_bytes} bytes expanded")
+                        raise InputError(
+                            "archive expands beyond the size limit (zip bomb?)",
+                            file=label,
+                            value=total,
+                            rule="archive.bomb",
+                            expected=f"at most {limits.max_total_bytes} bytes expanded",
+                        )
                     out.write(chunk)
             written.append(rel)
     return written

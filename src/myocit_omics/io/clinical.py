@@ -16,7 +16,9 @@ from myocit_omics.validate.identifiers import check_identifiers
 from myocit_omics.validate.schemas import CORE_SET, PATIENTS, Col, check_rows
 
 
-def _read(path: str | Path, schema: list[Col], *, config: StudyConfig | None, name: str | None) -> pd.DataFrame:
+def _read(
+    path: str | Path, schema: list[Col], *, config: StudyConfig | None, name: str | None
+) -> pd.DataFrame:
     label = name or Path(path).name
     table = read_table(path, name=label)
     typed, problems = check_rows(table, schema, file=label, config=config)
@@ -26,7 +28,9 @@ def _read(path: str | Path, schema: list[Col], *, config: StudyConfig | None, na
     return typed
 
 
-def read_patients(path: str | Path, *, config: StudyConfig | None = None, name: str | None = None) -> pd.DataFrame:
+def read_patients(
+    path: str | Path, *, config: StudyConfig | None = None, name: str | None = None
+) -> pd.DataFrame:
     """Read and check ``patients.csv``: one row per patient.
 
     Parameters
@@ -46,7 +50,9 @@ def read_patients(path: str | Path, *, config: StudyConfig | None = None, name: 
     return _read(path, PATIENTS, config=config, name=name)
 
 
-def read_core_set(path: str | Path, *, config: StudyConfig | None = None, name: str | None = None) -> pd.DataFrame:
+def read_core_set(
+    path: str | Path, *, config: StudyConfig | None = None, name: str | None = None
+) -> pd.DataFrame:
     """Read and check ``core_set.csv``: one row per patient and visit.
 
     Parameters

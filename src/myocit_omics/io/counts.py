@@ -107,8 +107,9 @@ def detect_format(path: str | Path) -> str:
     return "plain"
 
 
-def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingPolicy = "nearest",
-                name: str | None = None) -> CountMatrix:
+def read_counts(
+    path: str | Path, *, fmt: str | None = None, rounding: RoundingPolicy = "nearest", name: str | None = None
+) -> CountMatrix:
     """Read a count matrix (any format of the module docstring).
 
     Parameters
@@ -136,8 +137,9 @@ def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingP
     label = name or path.name
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
-        raise InputError("unknown count format", file=label, value=fmt, expected=", ".join(FORMATS),
-                         rule="counts.format")
+        raise InputError(
+            "unknown count format", file=label, value=fmt, expected=", ".join(FORMATS), rule="counts.format"
+        )
     if fmt == "h5ad":
         return _read_h5ad(path, label=label, rounding=rounding)
     if fmt == "htseq":
@@ -147,22 +149,38 @@ def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingP
     if fmt == "featurecounts":
         missing = [c for c in _FC_ANNOT if c not in cols]
         if missing or len(cols) <= len(_FC_ANNOT):
-            raise InputError("not a featureCounts table", file=label, value=cols[:7],
-                             expected="columns Geneid Chr Start End Strand Length and one per BAM file",
-                             rule="counts.header")
+            raise InputError(
+                "not a featureCounts table",
+                file=label,
+                value=cols[:7],
+                expected="columns Geneid Chr Start End Strand Length and one per BAM file",
+                rule="counts.header",
+            )
         ids = table["Geneid"].astype(str)
         names = ids
-        sample_cols = cols[len(_FC_ANNOT):]
+        sample_cols = cols[len(_FC_ANNOT) :]
         rename = {c: c for c in sample_cols}
     else:
         first = cols[0]
         if fmt == "nfcore" and [c.lower() for c in cols[:2]] != ["gene_id", "gene_name"]:
-            raise InputError("not an nf-core/rnaseq merged count table", file=label, value=cols[:2],
-                             expected="first columns gene_id, gene_name", rule="counts.header")
+            raise InputError(
+                "not an nf-core/rnaseq merged count table",
+                file=label,
+                value=cols[:2],
+                expected="first columns gene_id, gene_name",
+                rule="counts.header",
+            )
         if fmt == "plain" and first.strip().lower() not in _GENE_ID_NAMES:
-            raise InputError("first column is not a gene id column", file=label, column=first, row=1,
-                             value=first, expected="gene_id (or gene, Geneid) first, then gene_name optionally",
-                             rule="counts.header", fix="name the first column gene_id")
+            raise InputError(
+                "first column is not a gene id column",
+                file=label,
+                column=first,
+                row=1,
+                value=first,
+                expected="gene_id (or gene, Geneid) first, then gene_name optionally",
+                rule="counts.header",
+                fix="name the first column gene_id",
+            )
         ids = table[first].astype(str).str.strip()
         has_names = len(cols) > 2 and cols[1].strip().lower() in _GENE_NAME_NAMES
         names = table[cols[1]].astype(str).str.strip() if has_names else ids
@@ -171,8 +189,9 @@ def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingP
     special = ids.str.startswith("__")
     special_rows = pd.DataFrame()
     if special.any():
-        special_rows = _to_numbers(table.loc[special, sample_cols], ids[special], label=label,
-                                   rounding="nearest")[0].rename(columns=rename)
+        special_rows = _to_numbers(
+            table.loc[special, sample_cols], ids[special], label=label, rounding="nearest"
+        )[0].rename(columns=rename)
     body = table.loc[~special]
     ids = ids[~special]
     names = names[~special]
@@ -180,8 +199,14 @@ def read_counts(path: str | Path, *, fmt: str | None = None, rounding: RoundingP
     counts = counts.rename(columns=rename)
     _check_ids(ids, label=label)
     names.index = pd.Index(ids.to_numpy(), name="gene_id")
-    return CountMatrix(counts=counts, gene_names=names.rename("gene_name"), fmt=fmt, rounding=rounded,
-                       special_rows=special_rows, source=dict(table.attrs.get("source", {})))
+    return CountMatrix(
+        counts=counts,
+        gene_names=names.rename("gene_name"),
+        fmt=fmt,
+        rounding=rounded,
+        special_rows=special_rows,
+        source=dict(table.attrs.get("source", {})),
+    )
 
 
 def column_aliases(matrix: CountMatrix) -> dict[str, str]:
@@ -209,20 +234,38 @@ def _check_ids(ids: pd.Series, *, label: str) -> None:
     problems: list[Problem] = []
     empty = ids[ids.str.strip() == ""]
     for row in empty.index[:MAX_PROBLEMS]:
-        problems.append(Problem(file=label, row=int(row), column="gene_id", value="", message="empty gene id",
-                                rule="counts.gene_id", expected="a gene id in every row"))
+        problems.append(
+            Problem(
+                file=label,
+                row=int(row),
+                column="gene_id",
+                value="",
+                message="empty gene id",
+                rule="counts.gene_id",
+                expected="a gene id in every row",
+            )
+        )
     dup = ids[ids.duplicated(keep=False) & (ids.str.strip() != "")]
     for gene, rows in list(dup.groupby(dup).groups.items())[:MAX_PROBLEMS]:
-        problems.append(Problem(file=label, row=int(rows[1]), column="gene_id", value=gene,
-                                message=f"gene id appears {len(rows)} times (rows {', '.join(map(str, rows))})",
-                                rule="counts.duplicate_gene", expected="each gene once",
-                                fix="sum or remove the duplicated rows before handing in"))
+        problems.append(
+            Problem(
+                file=label,
+                row=int(rows[1]),
+                column="gene_id",
+                value=gene,
+                message=f"gene id appears {len(rows)} times (rows {', '.join(map(str, rows))})",
+                rule="counts.duplicate_gene",
+                expected="each gene once",
+                fix="sum or remove the duplicated rows before handing in",
+            )
+        )
     if problems:
         raise ValidationFailed(problems, context=label)
 
 
-def _to_numbers(block: pd.DataFrame, ids: pd.Series, *, label: str,
-                rounding: RoundingPolicy) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _to_numbers(
+    block: pd.DataFrame, ids: pd.Series, *, label: str, rounding: RoundingPolicy
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Parse a block of count strings; refuse bad ones; round by the policy."""
     problems: list[Problem] = []
     n_extra = 0
@@ -245,41 +288,68 @@ def _to_numbers(block: pd.DataFrame, ids: pd.Series, *, label: str,
                     msg, rule = "negative count", "counts.negative"
                 else:
                     msg, rule = "not a number", "counts.not_numeric"
-                problems.append(Problem(file=label, row=row, column=str(col), value=raw,
-                                        message=f"{msg} for gene {ids.iloc[i]!r}", rule=rule,
-                                        expected="a count: a whole number >= 0",
-                                        fix="hand in raw counts from the pipeline output, unedited"))
+                problems.append(
+                    Problem(
+                        file=label,
+                        row=row,
+                        column=str(col),
+                        value=raw,
+                        message=f"{msg} for gene {ids.iloc[i]!r}",
+                        rule=rule,
+                        expected="a count: a whole number >= 0",
+                        fix="hand in raw counts from the pipeline output, unedited",
+                    )
+                )
         values[:, j] = arr
     if problems:
         if n_extra:
-            problems.append(Problem(file=label, message=f"... and {n_extra} more bad count(s)",
-                                    rule="counts.not_numeric"))
+            problems.append(
+                Problem(file=label, message=f"... and {n_extra} more bad count(s)", rule="counts.not_numeric")
+            )
         raise ValidationFailed(problems, context=label)
     if np.any(values > np.iinfo(np.int64).max / 2):
-        raise InputError("count too large", file=label, value=float(values.max()), rule="counts.too_large",
-                         expected="counts below 4.6e18")
+        raise InputError(
+            "count too large",
+            file=label,
+            value=float(values.max()),
+            rule="counts.too_large",
+            expected="counts below 4.6e18",
+        )
     rounded = np.rint(values)
     frac = rounded != values
     n_rounded = int(frac.sum())
     if n_rounded and rounding == "refuse":
         i, j = (int(x[0]) for x in np.nonzero(frac))
-        raise InputError("non-integer count while the rounding policy is 'refuse'", file=label,
-                         row=int(block.index[i]), column=str(block.columns[j]), value=block.iat[i, j],
-                         expected="whole numbers", rule="counts.non_integer",
-                         fix="hand in integer counts, or use the 'nearest' rounding policy")
-    info = {"policy": "nearest (half to even)" if rounding == "nearest" else rounding,
-            "n_rounded": n_rounded,
-            "max_change": float(np.max(np.abs(rounded - values))) if n_rounded else 0.0}
-    out = pd.DataFrame(rounded.astype(np.int64), index=pd.Index(ids.to_numpy(), name="gene_id"),
-                       columns=list(block.columns))
+        raise InputError(
+            "non-integer count while the rounding policy is 'refuse'",
+            file=label,
+            row=int(block.index[i]),
+            column=str(block.columns[j]),
+            value=block.iat[i, j],
+            expected="whole numbers",
+            rule="counts.non_integer",
+            fix="hand in integer counts, or use the 'nearest' rounding policy",
+        )
+    info = {
+        "policy": "nearest (half to even)" if rounding == "nearest" else rounding,
+        "n_rounded": n_rounded,
+        "max_change": float(np.max(np.abs(rounded - values))) if n_rounded else 0.0,
+    }
+    out = pd.DataFrame(
+        rounded.astype(np.int64), index=pd.Index(ids.to_numpy(), name="gene_id"), columns=list(block.columns)
+    )
     return out, info
 
 
 def _read_htseq_dir(folder: Path, *, label: str, rounding: RoundingPolicy) -> CountMatrix:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise InputError("no HTSeq count files in the folder", file=label, expected="one file per sample",
-                         rule="counts.empty_dir")
+        raise InputError(
+            "no HTSeq count files in the folder",
+            file=label,
+            expected="one file per sample",
+            rule="counts.empty_dir",
+        )
     columns: dict[str, pd.Series] = {}
     specials: dict[str, pd.Series] = {}
     problems: list[Problem] = []
@@ -297,14 +367,22 @@ def _read_htseq_dir(folder: Path, *, label: str, rounding: RoundingPolicy) -> Co
         first = pd.DataFrame([list(t.columns)], columns=t.columns, index=[1])
         t = pd.concat([first, t])
         if t.shape[1] != 2:
-            problems.append(Problem(file=fname, row=1, value=f"{t.shape[1]} columns", rule="counts.header",
-                                    message="an HTSeq file has two columns: gene id and count",
-                                    expected="2 tab-separated columns"))
+            problems.append(
+                Problem(
+                    file=fname,
+                    row=1,
+                    value=f"{t.shape[1]} columns",
+                    rule="counts.header",
+                    message="an HTSeq file has two columns: gene id and count",
+                    expected="2 tab-separated columns",
+                )
+            )
             continue
         ids = t.iloc[:, 0].astype(str).str.strip()
         try:
-            num, info = _to_numbers(t.iloc[:, [1]].set_axis([sample], axis=1), ids, label=fname,
-                                    rounding=rounding)
+            num, info = _to_numbers(
+                t.iloc[:, [1]].set_axis([sample], axis=1), ids, label=fname, rounding=rounding
+            )
         except (InputError, ValidationFailed) as exc:
             problems.extend(exc.problems)
             continue
@@ -315,14 +393,27 @@ def _read_htseq_dir(folder: Path, *, label: str, rounding: RoundingPolicy) -> Co
         if index is None:
             index = body.index
         elif not body.index.equals(index):
-            problems.append(Problem(file=fname, message="genes differ from the first file "
-                                    f"({files[0].name}): {len(body.index.symmetric_difference(index))} differ",
-                                    rule="counts.gene_mismatch", expected="the same genes in every file",
-                                    fix="count every sample against the same annotation"))
+            problems.append(
+                Problem(
+                    file=fname,
+                    message="genes differ from the first file "
+                    f"({files[0].name}): {len(body.index.symmetric_difference(index))} differ",
+                    rule="counts.gene_mismatch",
+                    expected="the same genes in every file",
+                    fix="count every sample against the same annotation",
+                )
+            )
             continue
         if sample in columns:
-            problems.append(Problem(file=fname, value=sample, message="two files give the same sample name",
-                                    rule="counts.duplicate_sample", expected="one file per sample"))
+            problems.append(
+                Problem(
+                    file=fname,
+                    value=sample,
+                    message="two files give the same sample name",
+                    rule="counts.duplicate_sample",
+                    expected="one file per sample",
+                )
+            )
             continue
         columns[sample] = body
         specials[sample] = num[special][sample]
@@ -332,10 +423,14 @@ def _read_htseq_dir(folder: Path, *, label: str, rounding: RoundingPolicy) -> Co
     counts.index.name = "gene_id"
     _check_ids(pd.Series(counts.index, index=range(2, len(counts) + 2)), label=label)
     special_rows = pd.DataFrame(specials) if specials else pd.DataFrame()
-    return CountMatrix(counts=counts, gene_names=pd.Series(counts.index, index=counts.index, name="gene_name"),
-                       fmt="htseq", special_rows=special_rows,
-                       rounding={"policy": rounding, "n_rounded": rounded_total, "max_change": max_change},
-                       source={"file": label, "format": "htseq", "n_files": len(files)})
+    return CountMatrix(
+        counts=counts,
+        gene_names=pd.Series(counts.index, index=counts.index, name="gene_name"),
+        fmt="htseq",
+        special_rows=special_rows,
+        rounding={"policy": rounding, "n_rounded": rounded_total, "max_change": max_change},
+        source={"file": label, "format": "htseq", "n_files": len(files)},
+    )
 
 
 def _read_h5ad(path: Path, *, label: str, rounding: RoundingPolicy) -> CountMatrix:
@@ -344,16 +439,28 @@ def _read_h5ad(path: Path, *, label: str, rounding: RoundingPolicy) -> CountMatr
     try:
         adata = ad.read_h5ad(path)
     except Exception as exc:
-        raise InputError(f"cannot read the .h5ad file ({type(exc).__name__}: {exc})", file=label,
-                         expected="an AnnData .h5ad file (samples x genes)", rule="file.corrupt") from None
+        raise InputError(
+            f"cannot read the .h5ad file ({type(exc).__name__}: {exc})",
+            file=label,
+            expected="an AnnData .h5ad file (samples x genes)",
+            rule="file.corrupt",
+        ) from None
     matrix = adata.layers["counts"] if "counts" in adata.layers else adata.X
     if hasattr(matrix, "toarray"):
         matrix = matrix.toarray()
-    block = pd.DataFrame(np.asarray(matrix, dtype=np.float64).T, columns=[str(s) for s in adata.obs_names],
-                         index=range(1, adata.n_vars + 1))
+    block = pd.DataFrame(
+        np.asarray(matrix, dtype=np.float64).T,
+        columns=[str(s) for s in adata.obs_names],
+        index=range(1, adata.n_vars + 1),
+    )
     ids = pd.Series([str(g) for g in adata.var_names], index=block.index)
     counts, info = _to_numbers(block, ids, label=label, rounding=rounding)
-    names = (adata.var["gene_name"].astype(str) if "gene_name" in adata.var else pd.Series(adata.var_names))
+    names = adata.var["gene_name"].astype(str) if "gene_name" in adata.var else pd.Series(adata.var_names)
     gene_names = pd.Series(names.to_numpy(), index=counts.index, name="gene_name")
-    return CountMatrix(counts=counts, gene_names=gene_names, fmt="h5ad", rounding=info,
-                       source={"file": label, "format": "h5ad", "obs": list(adata.obs.columns)})
+    return CountMatrix(
+        counts=counts,
+        gene_names=gene_names,
+        fmt="h5ad",
+        rounding=info,
+        source={"file": label, "format": "h5ad", "obs": list(adata.obs.columns)},
+    )

@@ -13,8 +13,9 @@ from myocit_omics.validate.identifiers import check_identifiers
 from myocit_omics.validate.schemas import SAMPLE_SHEET, check_rows
 
 
-def read_sample_sheet(path: str | Path, *, config: StudyConfig | None = None,
-                      name: str | None = None) -> pd.DataFrame:
+def read_sample_sheet(
+    path: str | Path, *, config: StudyConfig | None = None, name: str | None = None
+) -> pd.DataFrame:
     """Read and check a sample sheet; return it with canonical columns.
 
     Parameters

@@ -69,8 +69,13 @@ def read_bytes(path: str | Path, *, name: str | None = None, max_bytes: int = MA
     path = Path(path)
     label = name or path.name
     if not path.is_file():
-        raise InputError("file not found", file=label, expected="an existing file", rule="file.missing",
-                         fix="check the file name in manifest.yaml")
+        raise InputError(
+            "file not found",
+            file=label,
+            expected="an existing file",
+            rule="file.missing",
+            fix="check the file name in manifest.yaml",
+        )
     data = path.read_bytes()
     if data[:2] != b"\x1f\x8b":
         return data
@@ -82,18 +87,31 @@ def read_bytes(path: str | Path, *, name: str | None = None, max_bytes: int = MA
             chunk = decomp.decompress(view, 1 << 22)
             out += chunk
             if len(out) > max_bytes:
-                raise InputError("gzip content is too large", file=label, value=f"> {max_bytes} bytes",
-                                 expected=f"at most {max_bytes} bytes once decompressed", rule="file.too_large")
+                raise InputError(
+                    "gzip content is too large",
+                    file=label,
+                    value=f"> {max_bytes} bytes",
+                    expected=f"at most {max_bytes} bytes once decompressed",
+                    rule="file.too_large",
+                )
             view = decomp.unconsumed_tail
             if decomp.eof:
                 break
     except zlib.error as exc:
-        raise InputError(f"corrupt gzip stream ({exc})", file=label, rule="file.corrupt",
-                         fix="compress the file again (gzip) or hand it in uncompressed") from None
+        raise InputError(
+            f"corrupt gzip stream ({exc})",
+            file=label,
+            rule="file.corrupt",
+            fix="compress the file again (gzip) or hand it in uncompressed",
+        ) from None
     if not decomp.eof:
-        raise InputError("the gzip stream ends early: the file is truncated", file=label,
-                         value=f"{len(data)} bytes", rule="file.truncated",
-                         fix="copy or download the file again completely")
+        raise InputError(
+            "the gzip stream ends early: the file is truncated",
+            file=label,
+            value=f"{len(data)} bytes",
+            rule="file.truncated",
+            fix="copy or download the file again completely",
+        )
     return bytes(out)
 
 
@@ -121,18 +139,33 @@ def decode_text(data: bytes, *, name: str) -> tuple[str, str]:
         For empty, UTF-16 or binary content.
     """
     if not data.strip():
-        raise InputError("the file is empty", file=name, expected="a header row and data rows",
-                         rule="file.empty", fix="export the table again")
+        raise InputError(
+            "the file is empty",
+            file=name,
+            expected="a header row and data rows",
+            rule="file.empty",
+            fix="export the table again",
+        )
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:4:2] == b"\x00\x00"):
-        raise InputError("the file is UTF-16 encoded", file=name, value=data[:4].hex(" "),
-                         expected="UTF-8 (or Latin-1) text", rule="file.encoding",
-                         fix="save it as 'CSV UTF-8 (comma delimited)'")
+        raise InputError(
+            "the file is UTF-16 encoded",
+            file=name,
+            value=data[:4].hex(" "),
+            expected="UTF-8 (or Latin-1) text",
+            rule="file.encoding",
+            fix="save it as 'CSV UTF-8 (comma delimited)'",
+        )
     head = data[:65536]
     controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
     if b"\x00" in head or controls > max(2, len(head) // 200):
-        raise InputError("binary content, not a text table", file=name, value=data[:16].hex(" "),
-                         expected="a CSV/TSV text file or an .xlsx workbook", rule="file.binary",
-                         fix="hand in the table as CSV, TSV or xlsx")
+        raise InputError(
+            "binary content, not a text table",
+            file=name,
+            value=data[:16].hex(" "),
+            expected="a CSV/TSV text file or an .xlsx workbook",
+            rule="file.binary",
+            fix="hand in the table as CSV, TSV or xlsx",
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
@@ -150,9 +183,15 @@ def decode_text(data: bytes, *, name: str) -> tuple[str, str]:
 
 def _bad_utf8(exc: UnicodeDecodeError, data: bytes, name: str) -> InputError:
     line = data[: exc.start].count(b"\n") + 1
-    return InputError("the file starts with a UTF-8 mark but is not valid UTF-8", file=name, row=line,
-                      value=data[exc.start : exc.start + 4].hex(" "), expected="valid UTF-8 throughout",
-                      rule="file.encoding", fix="save the file again as 'CSV UTF-8'")
+    return InputError(
+        "the file starts with a UTF-8 mark but is not valid UTF-8",
+        file=name,
+        row=line,
+        value=data[exc.start : exc.start + 4].hex(" "),
+        expected="valid UTF-8 throughout",
+        rule="file.encoding",
+        fix="save the file again as 'CSV UTF-8'",
+    )
 
 
 def _parse_rows(text: str, sep: str, *, limit: int | None = None) -> list[tuple[int, list[str]]]:
@@ -238,7 +277,9 @@ class _Collector:
     def finish(self) -> list[Problem]:
         out = list(self.problems)
         for rule, n in self.extra.items():
-            out.append(Problem(file=self.name, message=f"... and {n} more problem(s) of this kind", rule=rule))
+            out.append(
+                Problem(file=self.name, message=f"... and {n} more problem(s) of this kind", rule=rule)
+            )
         return out
 
 
@@ -289,70 +330,157 @@ def read_table(
     label = name or path.name
     lower = label.lower()
     if lower.endswith(_EXCEL_SUFFIXES):
-        return _read_excel(path, label=label, sheet=sheet, min_columns=min_columns,
-                           max_cell_chars=max_cell_chars, allow_empty=allow_empty)
+        return _read_excel(
+            path,
+            label=label,
+            sheet=sheet,
+            min_columns=min_columns,
+            max_cell_chars=max_cell_chars,
+            allow_empty=allow_empty,
+        )
     if lower.endswith(".xls"):
-        raise InputError("old Excel .xls workbooks are not read", file=label, expected="xlsx, CSV or TSV",
-                         rule="file.format", fix="save the workbook as .xlsx or CSV")
+        raise InputError(
+            "old Excel .xls workbooks are not read",
+            file=label,
+            expected="xlsx, CSV or TSV",
+            rule="file.format",
+            fix="save the workbook as .xlsx or CSV",
+        )
     data = read_bytes(path, name=label)
     if data[:4] == b"PK\x03\x04":
-        raise InputError("this is a zip/xlsx container, not a text table", file=label,
-                         expected="a .csv/.tsv text file, or name the workbook .xlsx", rule="file.format",
-                         fix="give the file its real extension")
+        raise InputError(
+            "this is a zip/xlsx container, not a text table",
+            file=label,
+            expected="a .csv/.tsv text file, or name the workbook .xlsx",
+            rule="file.format",
+            fix="give the file its real extension",
+        )
     text, encoding = decode_text(data, name=label)
     sep = detect_separator(text, comment=comment)
     try:
         rows = _parse_rows(text, sep)
     except csv.Error as exc:
-        raise InputError(f"cannot parse the file as a table ({exc})", file=label, rule="file.parse",
-                         fix="export the table again as CSV") from None
-    info: dict[str, Any] = {"file": label, "format": "text", "encoding": encoding,
-                            "separator": _SEPARATORS[sep], "decimal": ".",
-                            "ends_with_newline": text.endswith(("\n", "\r"))}
-    return _build(rows, label=label, info=info, min_columns=min_columns, comment=comment,
-                  max_cell_chars=max_cell_chars, allow_empty=allow_empty, text_tail=text[-200:])
+        raise InputError(
+            f"cannot parse the file as a table ({exc})",
+            file=label,
+            rule="file.parse",
+            fix="export the table again as CSV",
+        ) from None
+    info: dict[str, Any] = {
+        "file": label,
+        "format": "text",
+        "encoding": encoding,
+        "separator": _SEPARATORS[sep],
+        "decimal": ".",
+        "ends_with_newline": text.endswith(("\n", "\r")),
+    }
+    return _build(
+        rows,
+        label=label,
+        info=info,
+        min_columns=min_columns,
+        comment=comment,
+        max_cell_chars=max_cell_chars,
+        allow_empty=allow_empty,
+        text_tail=text[-200:],
+    )
 
 
-def _read_excel(path: Path, *, label: str, sheet: str | int | None, min_columns: int, max_cell_chars: int,
-                allow_empty: bool) -> pd.DataFrame:
+def _read_excel(
+    path: Path,
+    *,
+    label: str,
+    sheet: str | int | None,
+    min_columns: int,
+    max_cell_chars: int,
+    allow_empty: bool,
+) -> pd.DataFrame:
     import zipfile
 
     if not path.is_file():
         raise InputError("file not found", file=label, expected="an existing file", rule="file.missing")
     if path.stat().st_size == 0:
-        raise InputError("the file is empty", file=label, expected="an xlsx workbook", rule="file.empty",
-                         fix="export the workbook again")
+        raise InputError(
+            "the file is empty",
+            file=label,
+            expected="an xlsx workbook",
+            rule="file.empty",
+            fix="export the workbook again",
+        )
     try:
         with warnings.catch_warnings():
             # openpyxl warns about unsupported styles/data validation of eCRF exports; they do not matter.
             warnings.simplefilter("ignore", UserWarning)
-            raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=str,
-                                keep_default_na=False, engine="openpyxl")
+            raw = pd.read_excel(
+                path,
+                sheet_name=0 if sheet is None else sheet,
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                engine="openpyxl",
+            )
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot open the workbook ({type(exc).__name__}: {exc})", file=label,
-                         expected="an intact .xlsx workbook", rule="file.corrupt",
-                         fix="save the workbook again from Excel/LibreOffice") from None
-    rows = [(i + 1, ["" if v is None else str(v) for v in r]) for i, r in enumerate(raw.itertuples(index=False))]
-    info = {"file": label, "format": "xlsx", "encoding": "xlsx", "separator": None, "decimal": ".",
-            "sheet": sheet if sheet is not None else 0, "ends_with_newline": True}
-    return _build(rows, label=label, info=info, min_columns=min_columns, comment=None,
-                  max_cell_chars=max_cell_chars, allow_empty=allow_empty, text_tail="")
+        raise InputError(
+            f"cannot open the workbook ({type(exc).__name__}: {exc})",
+            file=label,
+            expected="an intact .xlsx workbook",
+            rule="file.corrupt",
+            fix="save the workbook again from Excel/LibreOffice",
+        ) from None
+    rows = [
+        (i + 1, ["" if v is None else str(v) for v in r]) for i, r in enumerate(raw.itertuples(index=False))
+    ]
+    info = {
+        "file": label,
+        "format": "xlsx",
+        "encoding": "xlsx",
+        "separator": None,
+        "decimal": ".",
+        "sheet": sheet if sheet is not None else 0,
+        "ends_with_newline": True,
+    }
+    return _build(
+        rows,
+        label=label,
+        info=info,
+        min_columns=min_columns,
+        comment=None,
+        max_cell_chars=max_cell_chars,
+        allow_empty=allow_empty,
+        text_tail="",
+    )
 
 
-def _build(rows: list[tuple[int, list[str]]], *, label: str, info: dict[str, Any], min_columns: int,
-           comment: str | None, max_cell_chars: int, allow_empty: bool, text_tail: str) -> pd.DataFrame:
+def _build(
+    rows: list[tuple[int, list[str]]],
+    *,
+    label: str,
+    info: dict[str, Any],
+    min_columns: int,
+    comment: str | None,
+    max_cell_chars: int,
+    allow_empty: bool,
+    text_tail: str,
+) -> pd.DataFrame:
     col = _Collector(label)
     first = _first_content(rows, comment)
     if first >= len(rows):
-        raise InputError("the file has no header row", file=label, expected="a header row and data rows",
-                         rule="file.empty", fix="export the table again")
+        raise InputError(
+            "the file has no header row",
+            file=label,
+            expected="a header row and data rows",
+            rule="file.empty",
+            fix="export the table again",
+        )
     comments = sum(1 for _, f in rows[:first] if any(x.strip() for x in f))
     header_row, header = rows[first]
     header = [h.strip() for h in header]
     # spreadsheet re-saves pad rows with empty trailing columns: drop them when they hold nothing
     width = len(header)
-    while width > 0 and header[width - 1] == "" and all(
-        len(f) < width or not f[width - 1].strip() for _, f in rows[first + 1 :]
+    while (
+        width > 0
+        and header[width - 1] == ""
+        and all(len(f) < width or not f[width - 1].strip() for _, f in rows[first + 1 :])
     ):
         width -= 1
     padded = len(header) - width
@@ -362,24 +490,53 @@ def _build(rows: list[tuple[int, list[str]]], *, label: str, info: dict[str, Any
         raise InputError(
             f"found {len(header)} column(s); the separator seems wrong"
             + (f" (the header looks separated by {other})" if other else ""),
-            file=label, row=header_row, value=",".join(header)[:120],
+            file=label,
+            row=header_row,
+            value=",".join(header)[:120],
             expected=f"at least {min_columns} columns separated by comma, semicolon or tab",
-            rule="file.delimiter", fix="export the table as CSV (comma or semicolon) or TSV")
+            rule="file.delimiter",
+            fix="export the table as CSV (comma or semicolon) or TSV",
+        )
     seen: dict[str, int] = {}
     for j, h in enumerate(header):
         if len(h) > max_cell_chars:
-            col.add(Problem(file=label, row=header_row, column=f"#{j + 1}", value=h[:40] + "...",
-                            message=f"header cell of {len(h)} characters", rule="file.huge_cell",
-                            expected=f"at most {max_cell_chars} characters"))
+            col.add(
+                Problem(
+                    file=label,
+                    row=header_row,
+                    column=f"#{j + 1}",
+                    value=h[:40] + "...",
+                    message=f"header cell of {len(h)} characters",
+                    rule="file.huge_cell",
+                    expected=f"at most {max_cell_chars} characters",
+                )
+            )
         elif h == "":
-            col.add(Problem(file=label, row=header_row, column=f"#{j + 1}", value="",
-                            message="empty column name", rule="file.header_empty",
-                            expected="a name for every column that holds values", fix="name the column"))
+            col.add(
+                Problem(
+                    file=label,
+                    row=header_row,
+                    column=f"#{j + 1}",
+                    value="",
+                    message="empty column name",
+                    rule="file.header_empty",
+                    expected="a name for every column that holds values",
+                    fix="name the column",
+                )
+            )
         elif h in seen:
-            col.add(Problem(file=label, row=header_row, column=h, value=h,
-                            message=f"column name appears twice (columns {seen[h] + 1} and {j + 1})",
-                            rule="file.duplicate_header", expected="unique column names",
-                            fix="rename or remove one of them"))
+            col.add(
+                Problem(
+                    file=label,
+                    row=header_row,
+                    column=h,
+                    value=h,
+                    message=f"column name appears twice (columns {seen[h] + 1} and {j + 1})",
+                    rule="file.duplicate_header",
+                    expected="unique column names",
+                    fix="rename or remove one of them",
+                )
+            )
         else:
             seen[h] = j
     body: list[list[str]] = []
@@ -396,40 +553,73 @@ def _build(rows: list[tuple[int, list[str]]], *, label: str, info: dict[str, Any
         if len(fields) != width:
             truncated = k == last and len(fields) < width and not info.get("ends_with_newline", True)
             if truncated:
-                col.add(Problem(file=label, row=rownum, value=fields[-1][:40] if fields else "",
-                                message=f"the last row has {len(fields)} of {width} fields and the file "
-                                "does not end with a line break: the file seems truncated",
-                                rule="file.truncated", expected=f"{width} fields",
-                                fix="copy or export the file again completely"))
+                col.add(
+                    Problem(
+                        file=label,
+                        row=rownum,
+                        value=fields[-1][:40] if fields else "",
+                        message=f"the last row has {len(fields)} of {width} fields and the file "
+                        "does not end with a line break: the file seems truncated",
+                        rule="file.truncated",
+                        expected=f"{width} fields",
+                        fix="copy or export the file again completely",
+                    )
+                )
             else:
-                col.add(Problem(file=label, row=rownum, value=f"{len(fields)} fields",
-                                message=f"row has {len(fields)} fields but the header has {width}",
-                                rule="file.field_count", expected=f"{width} fields per row",
-                                fix="check for an unquoted separator or a missing cell in this row"))
+                col.add(
+                    Problem(
+                        file=label,
+                        row=rownum,
+                        value=f"{len(fields)} fields",
+                        message=f"row has {len(fields)} fields but the header has {width}",
+                        rule="file.field_count",
+                        expected=f"{width} fields per row",
+                        fix="check for an unquoted separator or a missing cell in this row",
+                    )
+                )
             continue
         for j, f in enumerate(fields):
             if len(f) > max_cell_chars:
-                col.add(Problem(file=label, row=rownum, column=header[j] if j < width else f"#{j + 1}",
-                                value=f[:40] + "...", message=f"cell of {len(f)} characters",
-                                rule="file.huge_cell", expected=f"at most {max_cell_chars} characters",
-                                fix="remove the pasted content from this cell"))
+                col.add(
+                    Problem(
+                        file=label,
+                        row=rownum,
+                        column=header[j] if j < width else f"#{j + 1}",
+                        value=f[:40] + "...",
+                        message=f"cell of {len(f)} characters",
+                        rule="file.huge_cell",
+                        expected=f"at most {max_cell_chars} characters",
+                        fix="remove the pasted content from this cell",
+                    )
+                )
         body.append(fields)
         index.append(rownum)
     problems = col.finish()
     if problems:
         raise ValidationFailed(problems, context=label)
     if not body and not allow_empty:
-        raise InputError("the file has a header but no data rows", file=label, row=header_row,
-                         expected="at least one data row", rule="file.no_rows",
-                         fix="export the table again with its rows")
+        raise InputError(
+            "the file has a header but no data rows",
+            file=label,
+            row=header_row,
+            expected="at least one data row",
+            rule="file.no_rows",
+            fix="export the table again with its rows",
+        )
     df = pd.DataFrame(body, columns=header, index=pd.Index(index, name="row"), dtype=object)
     if info.get("separator") != "comma" and info["format"] == "text":
         df, converted = _decimal_commas(df)
         if converted:
             info["decimal"] = ","
             info["decimal_commas_converted"] = converted
-    info.update(header_row=header_row, comment_lines_skipped=comments, blank_rows_skipped=blank,
-                empty_padding_columns_dropped=padded, n_rows=len(df), n_columns=width)
+    info.update(
+        header_row=header_row,
+        comment_lines_skipped=comments,
+        blank_rows_skipped=blank,
+        empty_padding_columns_dropped=padded,
+        n_rows=len(df),
+        n_columns=width,
+    )
     df.attrs["source"] = info
     return df
 
@@ -478,5 +668,11 @@ def gunzip_name(name: str) -> str:
     return name[:-3] if name.lower().endswith(".gz") else name
 
 
-__all__ = ["decode_text", "detect_separator", "gunzip_name", "read_bytes", "read_table",
-           "read_table_or_problems"]
+__all__ = [
+    "decode_text",
+    "detect_separator",
+    "gunzip_name",
+    "read_bytes",
+    "read_table",
+    "read_table_or_problems",
+]

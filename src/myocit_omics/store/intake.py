@@ -1,4 +1,4 @@
-"""Open a hand-in (a batch folder or a zip of one): list and hash its files, compute the batch id.
+r"""Open a hand-in (a batch folder or a zip of one): list and hash its files, compute the batch id.
 
 The batch id is the SHA-256 of the canonical content: one line ``<relative path>\\0<sha256>``
 per file, sorted by path. The same content handed in as a folder or as a zip has the same id.
@@ -71,7 +71,7 @@ class HandIn:
 
 
 def batch_id_of(files: dict[str, str]) -> str:
-    """Return the batch id: SHA-256 over sorted ``path\\0sha256`` lines."""
+    r"""Return the batch id: SHA-256 over sorted ``path\\0sha256`` lines."""
     digest = hashlib.sha256()
     for rel in sorted(files):
         digest.update(f"{rel}\0{files[rel]}\n".encode())
@@ -87,9 +87,16 @@ def _walk(root: Path, label: str) -> tuple[list[str], list[str], list[Problem]]:
             full = Path(dirpath) / d
             rel = full.relative_to(root).as_posix()
             if full.is_symlink():
-                problems.append(Problem(file=f"{label}/{rel}", message="symbolic link in the batch folder",
-                                        value=os.readlink(full), rule="batch.link", expected="regular files only",
-                                        fix="replace the link by the folder it points to"))
+                problems.append(
+                    Problem(
+                        file=f"{label}/{rel}",
+                        message="symbolic link in the batch folder",
+                        value=os.readlink(full),
+                        rule="batch.link",
+                        expected="regular files only",
+                        fix="replace the link by the folder it points to",
+                    )
+                )
                 dirnames.remove(d)
             elif d == "__MACOSX":
                 ignored.append(rel + "/")
@@ -99,12 +106,26 @@ def _walk(root: Path, label: str) -> tuple[list[str], list[str], list[Problem]]:
             rel = full.relative_to(root).as_posix()
             mode = os.lstat(full).st_mode
             if stat.S_ISLNK(mode):
-                problems.append(Problem(file=f"{label}/{rel}", message="symbolic link in the batch folder",
-                                        value=os.readlink(full), rule="batch.link", expected="regular files only",
-                                        fix="replace the link by the file it points to"))
+                problems.append(
+                    Problem(
+                        file=f"{label}/{rel}",
+                        message="symbolic link in the batch folder",
+                        value=os.readlink(full),
+                        rule="batch.link",
+                        expected="regular files only",
+                        fix="replace the link by the file it points to",
+                    )
+                )
             elif not stat.S_ISREG(mode):
-                problems.append(Problem(file=f"{label}/{rel}", message="special file in the batch folder",
-                                        value=oct(mode), rule="batch.special_file", expected="regular files only"))
+                problems.append(
+                    Problem(
+                        file=f"{label}/{rel}",
+                        message="special file in the batch folder",
+                        value=oct(mode),
+                        rule="batch.special_file",
+                        expected="regular files only",
+                    )
+                )
             elif f in IGNORED_NAMES:
                 ignored.append(rel)
             else:
@@ -137,11 +158,19 @@ def open_hand_in(path: str | Path, *, staging_parent: Path, limits: ArchiveLimit
     """
     source = Path(path)
     if source.is_symlink():
-        raise InputError("a batch may not be a symbolic link", file=str(source), rule="batch.link",
-                         expected="a folder or a .zip file")
+        raise InputError(
+            "a batch may not be a symbolic link",
+            file=str(source),
+            rule="batch.link",
+            expected="a folder or a .zip file",
+        )
     if not source.exists():
-        raise InputError("no such file or folder", file=str(source), rule="batch.missing",
-                         expected="a batch folder or a .zip of one")
+        raise InputError(
+            "no such file or folder",
+            file=str(source),
+            rule="batch.missing",
+            expected="a batch folder or a .zip of one",
+        )
     if source.is_dir():
         hand = HandIn(source=source, root=source)
     elif source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source)):
@@ -158,8 +187,12 @@ def open_hand_in(path: str | Path, *, staging_parent: Path, limits: ArchiveLimit
         if not (staging / MANIFEST).exists() and len(entries) == 1 and entries[0].is_dir():
             hand.root = entries[0]
     else:
-        raise InputError("not a batch folder or zip", file=str(source), rule="batch.type",
-                         expected="a folder with manifest.yaml, or a .zip of one")
+        raise InputError(
+            "not a batch folder or zip",
+            file=str(source),
+            rule="batch.type",
+            expected="a folder with manifest.yaml, or a .zip of one",
+        )
     rels, ignored, problems = _walk(hand.root, source.name)
     hand.ignored = ignored
     hand.problems.extend(problems)
@@ -168,7 +201,13 @@ def open_hand_in(path: str | Path, *, staging_parent: Path, limits: ArchiveLimit
         hand.files[rel] = sha256_file(full)
         hand.sizes[rel] = full.stat().st_size
     if not hand.files and not hand.problems:
-        hand.problems.append(Problem(file=source.name, message="the batch is empty", rule="batch.empty",
-                                     expected="manifest.yaml and the files it lists"))
+        hand.problems.append(
+            Problem(
+                file=source.name,
+                message="the batch is empty",
+                rule="batch.empty",
+                expected="manifest.yaml and the files it lists",
+            )
+        )
     hand.batch_id = batch_id_of(hand.files) if hand.files else None
     return hand

@@ -42,15 +42,30 @@ def report_markdown(meta: dict[str, Any], problems: list[Problem]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, p in enumerate(problems, 1):
-        lines.append("| " + " | ".join([
-            str(i), _cell(p.file), _cell(p.row), _cell(p.column), _cell(p.value), f"`{p.rule}`",
-            _cell(p.message), _cell(p.expected), _cell(p.fix)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    str(i),
+                    _cell(p.file),
+                    _cell(p.row),
+                    _cell(p.column),
+                    _cell(p.value),
+                    f"`{p.rule}`",
+                    _cell(p.message),
+                    _cell(p.expected),
+                    _cell(p.fix),
+                ]
+            )
+            + " |"
+        )
     lines.append("")
     return "\n".join(lines)
 
 
-def write_rejection(source: Path, problems: list[Problem], *, rejected_root: Path, name: str, move: bool,
-                    meta: dict[str, Any]) -> Path:
+def write_rejection(
+    source: Path, problems: list[Problem], *, rejected_root: Path, name: str, move: bool, meta: dict[str, Any]
+) -> Path:
     """Create the rejection folder and put the hand-in and its reports in it.
 
     Parameters
@@ -82,8 +97,12 @@ def write_rejection(source: Path, problems: list[Problem], *, rejected_root: Pat
         final = rejected_root / f"{stamp}-{safe}-{n}"
         n += 1
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=rejected_root))
-    report = {**meta, "status": "rejected", "n_problems": len(problems),
-              "problems": [p.to_dict() for p in problems]}
+    report = {
+        **meta,
+        "status": "rejected",
+        "n_problems": len(problems),
+        "problems": [p.to_dict() for p in problems],
+    }
     (tmp / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     (tmp / "REPORT.md").write_text(report_markdown(meta, problems), encoding="utf-8")
     if not move:
@@ -112,6 +131,13 @@ def list_rejections(rejected_root: Path) -> list[dict[str, Any]]:
             rep = json.loads((d / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        out.append({"folder": str(d), "name": rep.get("name"), "at": rep.get("at"),
-                    "n_problems": rep.get("n_problems"), "handed_in_by": rep.get("handed_in_by")})
+        out.append(
+            {
+                "folder": str(d),
+                "name": rep.get("name"),
+                "at": rep.get("at"),
+                "n_problems": rep.get("n_problems"),
+                "handed_in_by": rep.get("handed_in_by"),
+            }
+        )
     return out

@@ -89,19 +89,30 @@ class IngestResult:
         if self.status == ACCEPTED:
             extra = f", {self.n_unchanged} already stored unchanged" if self.n_unchanged else ""
             sup = f"; supersedes {self.supersedes[:12]}" if self.supersedes else ""
-            return (f"accepted: {self.name} ({self.kind}, {self.n_samples} new record(s){extra}{sup}) "
-                    f"batch {self.batch_id[:12] if self.batch_id else ''} in {self.seconds:.1f} s")
+            return (
+                f"accepted: {self.name} ({self.kind}, {self.n_samples} new record(s){extra}{sup}) "
+                f"batch {self.batch_id[:12] if self.batch_id else ''} in {self.seconds:.1f} s"
+            )
         if self.status == ALREADY_STORED:
-            return f"already stored: {self.name} (batch {self.batch_id[:12] if self.batch_id else ''}); nothing changed"
+            short = self.batch_id[:12] if self.batch_id else ""
+            return f"already stored: {self.name} (batch {short}); nothing changed"
         return f"rejected: {self.name}: {len(self.problems)} problem(s); report: {self.report_dir}/REPORT.md"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"status": self.status, "batch_id": self.batch_id, "name": self.name, "kind": self.kind,
-                "source": self.source, "n_samples": self.n_samples, "n_unchanged": self.n_unchanged,
-                "supersedes": self.supersedes, "seconds": round(self.seconds, 3),
-                "report_dir": str(self.report_dir) if self.report_dir else None,
-                "problems": [p.to_dict() for p in self.problems]}
+        return {
+            "status": self.status,
+            "batch_id": self.batch_id,
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "n_samples": self.n_samples,
+            "n_unchanged": self.n_unchanged,
+            "supersedes": self.supersedes,
+            "seconds": round(self.seconds, 3),
+            "report_dir": str(self.report_dir) if self.report_dir else None,
+            "problems": [p.to_dict() for p in self.problems],
+        }
 
 
 @dataclass
@@ -170,8 +181,9 @@ class StudyStore:
         Zip limits.
     """
 
-    def __init__(self, home: str | Path, *, config: StudyConfig | None = None,
-                 limits: ArchiveLimits | None = None) -> None:
+    def __init__(
+        self, home: str | Path, *, config: StudyConfig | None = None, limits: ArchiveLimits | None = None
+    ) -> None:
         self.home = Path(home).resolve()
         self._config = config
         self.limits = limits or ArchiveLimits()
@@ -202,17 +214,43 @@ class StudyStore:
     def _has_catalog(self) -> bool:
         return self.catalog_path.exists()
 
-    def _audit(self, con: Any, *, who: str, action: str, what: str, why: str | None = None,
-               batch_id: str | None = None, name: str | None = None, kind: str | None = None,
-               details: dict[str, Any] | None = None) -> None:
-        con.execute("INSERT INTO audit (at, who, action, batch_id, name, kind, what, why, details_json) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (utc_now(), who, action, batch_id, name, kind, what, why,
-                     json.dumps(details or {}, default=str, sort_keys=True)))
+    def _audit(
+        self,
+        con: Any,
+        *,
+        who: str,
+        action: str,
+        what: str,
+        why: str | None = None,
+        batch_id: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        con.execute(
+            "INSERT INTO audit (at, who, action, batch_id, name, kind, what, why, details_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                utc_now(),
+                who,
+                action,
+                batch_id,
+                name,
+                kind,
+                what,
+                why,
+                json.dumps(details or {}, default=str, sort_keys=True),
+            ),
+        )
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, path: str | Path, submitted_by: str | None = None, *, from_inbox: bool = False,
-               ) -> IngestResult:
+    def ingest(
+        self,
+        path: str | Path,
+        submitted_by: str | None = None,
+        *,
+        from_inbox: bool = False,
+    ) -> IngestResult:
         """Hand in a batch folder or zip.
 
         Parameters
@@ -280,8 +318,16 @@ class StudyStore:
             crash_point("committed")
         if from_inbox:
             self._remove_from_inbox(hand.source)
-        return IngestResult(ACCEPTED, hand.batch_id, m.name or hand.name, m.kind, source=source,
-                            n_samples=len(new), n_unchanged=len(unchanged), supersedes=superseded)
+        return IngestResult(
+            ACCEPTED,
+            hand.batch_id,
+            m.name or hand.name,
+            m.kind,
+            source=source,
+            n_samples=len(new),
+            n_unchanged=len(unchanged),
+            supersedes=superseded,
+        )
 
     def _stored(self, batch_id: str | None) -> bool:
         if batch_id is None or not self._has_catalog():
@@ -291,7 +337,9 @@ class StudyStore:
 
     def _already(self, hand: HandIn, *, from_inbox: bool) -> IngestResult:
         with self._db() as con:
-            row = con.execute("SELECT name, kind FROM batches WHERE batch_id = ?", (hand.batch_id,)).fetchone()
+            row = con.execute(
+                "SELECT name, kind FROM batches WHERE batch_id = ?", (hand.batch_id,)
+            ).fetchone()
         if from_inbox:
             self._remove_from_inbox(hand.source)
         return IngestResult(ALREADY_STORED, hand.batch_id, row["name"], row["kind"], source=str(hand.source))
@@ -311,50 +359,106 @@ class StudyStore:
         ref = m.supersedes["batch"]
         rows = con.execute(
             "SELECT batch_id, name, kind, superseded_by FROM batches WHERE batch_id = ? OR name = ? "
-            "OR (length(?) >= 8 AND batch_id LIKE ? || '%')", (ref, ref, ref, ref)).fetchall()
+            "OR (length(?) >= 8 AND batch_id LIKE ? || '%')",
+            (ref, ref, ref, ref),
+        ).fetchall()
         active = [r for r in rows if r["superseded_by"] is None]
         fix = "name the batch id or name shown by `myocit status`"
         if not rows:
-            return None, [Problem(file="manifest.yaml", column="supersedes.batch", value=ref,
-                                  message="the batch to supersede is not in the store",
-                                  rule="supersedes.unknown", expected="a stored batch id or name", fix=fix)]
+            return None, [
+                Problem(
+                    file="manifest.yaml",
+                    column="supersedes.batch",
+                    value=ref,
+                    message="the batch to supersede is not in the store",
+                    rule="supersedes.unknown",
+                    expected="a stored batch id or name",
+                    fix=fix,
+                )
+            ]
         if not active:
-            return None, [Problem(file="manifest.yaml", column="supersedes.batch", value=ref,
-                                  message="that batch is already superseded", rule="supersedes.superseded",
-                                  expected="an active batch", fix=fix)]
+            return None, [
+                Problem(
+                    file="manifest.yaml",
+                    column="supersedes.batch",
+                    value=ref,
+                    message="that batch is already superseded",
+                    rule="supersedes.superseded",
+                    expected="an active batch",
+                    fix=fix,
+                )
+            ]
         if len(active) > 1:
-            return None, [Problem(file="manifest.yaml", column="supersedes.batch", value=ref,
-                                  message=f"{len(active)} batches match", rule="supersedes.ambiguous",
-                                  expected="exactly one batch", fix="give the batch id")]
+            return None, [
+                Problem(
+                    file="manifest.yaml",
+                    column="supersedes.batch",
+                    value=ref,
+                    message=f"{len(active)} batches match",
+                    rule="supersedes.ambiguous",
+                    expected="exactly one batch",
+                    fix="give the batch id",
+                )
+            ]
         if active[0]["kind"] != m.kind:
-            return None, [Problem(file="manifest.yaml", column="supersedes.batch", value=ref,
-                                  message=f"that batch is a {active[0]['kind']} batch, this one {m.kind}",
-                                  rule="supersedes.kind", expected=f"a {m.kind} batch")]
+            return None, [
+                Problem(
+                    file="manifest.yaml",
+                    column="supersedes.batch",
+                    value=ref,
+                    message=f"that batch is a {active[0]['kind']} batch, this one {m.kind}",
+                    rule="supersedes.kind",
+                    expected=f"a {m.kind} batch",
+                )
+            ]
         return active[0]["batch_id"], []
 
-    def _compare_samples(self, con: Any, samples: list[SampleRecord], superseded: str | None,
-                         ) -> tuple[list[SampleRecord], list[SampleRecord], list[Problem]]:
+    def _compare_samples(
+        self,
+        con: Any,
+        samples: list[SampleRecord],
+        superseded: str | None,
+    ) -> tuple[list[SampleRecord], list[SampleRecord], list[Problem]]:
         new, unchanged, problems = [], [], []
         for s in samples:
-            row = con.execute("SELECT batch_id, data_sha256 FROM samples WHERE kind = ? AND record_key = ? "
-                              "AND superseded = 0", (s.kind, s.key)).fetchone()
+            row = con.execute(
+                "SELECT batch_id, data_sha256 FROM samples WHERE kind = ? AND record_key = ? "
+                "AND superseded = 0",
+                (s.kind, s.key),
+            ).fetchone()
             if row is None or row["batch_id"] == superseded:
                 new.append(s)
             elif row["data_sha256"] == s.data_sha256:
                 unchanged.append(s)
             else:
-                name = con.execute("SELECT name FROM batches WHERE batch_id = ?", (row["batch_id"],)).fetchone()[0]
-                problems.append(Problem(
-                    file="manifest.yaml", column="sample_id", value=s.key,
-                    message=f"{s.kind} record {s.key!r} is already stored with different data "
-                    f"(batch {name}, {row['batch_id'][:12]})", rule="conflict.sample",
-                    expected="new samples, or the same data",
-                    fix=f"if this batch replaces {name}, add to manifest.yaml: supersedes: "
-                    f"{{batch: {row['batch_id'][:12]}, reason: <why>}}"))
+                name = con.execute(
+                    "SELECT name FROM batches WHERE batch_id = ?", (row["batch_id"],)
+                ).fetchone()[0]
+                problems.append(
+                    Problem(
+                        file="manifest.yaml",
+                        column="sample_id",
+                        value=s.key,
+                        message=f"{s.kind} record {s.key!r} is already stored with different data "
+                        f"(batch {name}, {row['batch_id'][:12]})",
+                        rule="conflict.sample",
+                        expected="new samples, or the same data",
+                        fix=f"if this batch replaces {name}, add to manifest.yaml: supersedes: "
+                        f"{{batch: {row['batch_id'][:12]}, reason: <why>}}",
+                    )
+                )
         return new, unchanged, problems
 
-    def _commit(self, hand: HandIn, check: BatchCheck, *, new: list[SampleRecord], unchanged: list[SampleRecord],
-                superseded: str | None, who: str) -> None:
+    def _commit(
+        self,
+        hand: HandIn,
+        check: BatchCheck,
+        *,
+        new: list[SampleRecord],
+        unchanged: list[SampleRecord],
+        superseded: str | None,
+        who: str,
+    ) -> None:
         m = check.manifest
         if m is None:
             msg = "internal error: committing a batch without a manifest"
@@ -365,37 +469,84 @@ class StudyStore:
             try:
                 info = {**check.info, "ignored": hand.ignored, "n_unchanged": len(unchanged)}
                 con.execute(
-                    "INSERT INTO batches (batch_id, name, kind, submitted_by, handed_in_by, note, manifest_json, "
+                    "INSERT INTO batches (batch_id, name, kind, submitted_by, handed_in_by, note, "
+                    "manifest_json, "
                     "info_json, source, stored_at, n_samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (hand.batch_id, m.name, m.kind, m.submitted_by, who, m.note,
-                     json.dumps(m.raw, default=str, sort_keys=True), json.dumps(info, default=str, sort_keys=True),
-                     str(hand.source), utc_now(), len(new)))
+                    (
+                        hand.batch_id,
+                        m.name,
+                        m.kind,
+                        m.submitted_by,
+                        who,
+                        m.note,
+                        json.dumps(m.raw, default=str, sort_keys=True),
+                        json.dumps(info, default=str, sort_keys=True),
+                        str(hand.source),
+                        utc_now(),
+                        len(new),
+                    ),
+                )
                 if superseded:
                     con.execute("UPDATE samples SET superseded = 1 WHERE batch_id = ?", (superseded,))
-                    con.execute("UPDATE batches SET superseded_by = ?, supersede_reason = ? WHERE batch_id = ?",
-                                (hand.batch_id, m.supersedes["reason"], superseded))
+                    con.execute(
+                        "UPDATE batches SET superseded_by = ?, supersede_reason = ? WHERE batch_id = ?",
+                        (hand.batch_id, m.supersedes["reason"], superseded),
+                    )
                 for rel, sha in sorted(hand.files.items()):
-                    role = roles.get(rel) or next((r for d, r in roles.items() if rel.startswith(d + "/")),
-                                                  "manifest" if rel == "manifest.yaml" else "other")
-                    con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                                (hand.batch_id, rel, role, sha, hand.sizes[rel]))
+                    role = roles.get(rel) or next(
+                        (r for d, r in roles.items() if rel.startswith(d + "/")),
+                        "manifest" if rel == "manifest.yaml" else "other",
+                    )
+                    con.execute(
+                        "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+                        (hand.batch_id, rel, role, sha, hand.sizes[rel]),
+                    )
                 for s in new:
-                    con.execute("INSERT INTO samples (kind, record_key, sample_id, batch_id, patient_id, visit, "
-                                "data_sha256, attrs_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                (s.kind, s.key, s.sample_id, hand.batch_id, s.patient_id, s.visit, s.data_sha256,
-                                 json.dumps(s.attrs, default=str, sort_keys=True)))
+                    con.execute(
+                        "INSERT INTO samples (kind, record_key, sample_id, batch_id, patient_id, visit, "
+                        "data_sha256, attrs_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            s.kind,
+                            s.key,
+                            s.sample_id,
+                            hand.batch_id,
+                            s.patient_id,
+                            s.visit,
+                            s.data_sha256,
+                            json.dumps(s.attrs, default=str, sort_keys=True),
+                        ),
+                    )
                 what = f"stored {m.kind} batch {m.name}: {len(hand.files)} file(s), {len(new)} new record(s)"
                 if unchanged:
                     what += f", {len(unchanged)} unchanged record(s) already stored"
-                self._audit(con, who=who, action="stored", what=what, why=m.note or None,
-                            batch_id=hand.batch_id, name=m.name, kind=m.kind,
-                            details={"source": str(hand.source), "submitted_by": m.submitted_by,
-                                     "files": hand.files, "rounding": check.info.get("counts", {}).get("rounding")})
+                self._audit(
+                    con,
+                    who=who,
+                    action="stored",
+                    what=what,
+                    why=m.note or None,
+                    batch_id=hand.batch_id,
+                    name=m.name,
+                    kind=m.kind,
+                    details={
+                        "source": str(hand.source),
+                        "submitted_by": m.submitted_by,
+                        "files": hand.files,
+                        "rounding": check.info.get("counts", {}).get("rounding"),
+                    },
+                )
                 if superseded:
-                    self._audit(con, who=who, action="superseded", batch_id=superseded, kind=m.kind,
-                                name=m.supersedes["batch"],
-                                what=f"batch {superseded[:12]} superseded by {m.name} ({hand.batch_id[:12]})",
-                                why=m.supersedes["reason"], details={"by": hand.batch_id})
+                    self._audit(
+                        con,
+                        who=who,
+                        action="superseded",
+                        batch_id=superseded,
+                        kind=m.kind,
+                        name=m.supersedes["batch"],
+                        what=f"batch {superseded[:12]} superseded by {m.name} ({hand.batch_id[:12]})",
+                        why=m.supersedes["reason"],
+                        details={"by": hand.batch_id},
+                    )
                 crash_point("before-commit")
                 con.execute("COMMIT")
             except BaseException:
@@ -403,25 +554,47 @@ class StudyStore:
                     con.execute("ROLLBACK")
                 raise
 
-    def _reject(self, hand: HandIn, problems: list[Problem], *, who: str, from_inbox: bool,
-                check: BatchCheck | None) -> IngestResult:
+    def _reject(
+        self, hand: HandIn, problems: list[Problem], *, who: str, from_inbox: bool, check: BatchCheck | None
+    ) -> IngestResult:
         m = check.manifest if check else None
         name = (m.name if m and m.name else None) or hand.name
         kind = m.kind if m else None
-        meta = {"name": name, "kind": kind, "batch_id": hand.batch_id, "source": str(hand.source),
-                "handed_in_by": who, "at": utc_now()}
-        folder = write_rejection(hand.source, problems, rejected_root=self.rejected_root, name=name,
-                                 move=from_inbox, meta=meta)
+        meta = {
+            "name": name,
+            "kind": kind,
+            "batch_id": hand.batch_id,
+            "source": str(hand.source),
+            "handed_in_by": who,
+            "at": utc_now(),
+        }
+        folder = write_rejection(
+            hand.source, problems, rejected_root=self.rejected_root, name=name, move=from_inbox, meta=meta
+        )
         crash_point("rejected")
         with self._db() as con:
             con.execute("BEGIN IMMEDIATE")
-            self._audit(con, who=who, action="rejected", batch_id=hand.batch_id, name=name, kind=kind,
-                        what=f"rejected {name}: {len(problems)} problem(s)",
-                        why="; ".join(p.describe() for p in problems[:3])[:2000],
-                        details={"report": str(folder), "rules": sorted({p.rule for p in problems})})
+            self._audit(
+                con,
+                who=who,
+                action="rejected",
+                batch_id=hand.batch_id,
+                name=name,
+                kind=kind,
+                what=f"rejected {name}: {len(problems)} problem(s)",
+                why="; ".join(p.describe() for p in problems[:3])[:2000],
+                details={"report": str(folder), "rules": sorted({p.rule for p in problems})},
+            )
             con.execute("COMMIT")
-        return IngestResult(REJECTED, hand.batch_id, name, kind, problems=list(problems), report_dir=folder,
-                            source=str(hand.source))
+        return IngestResult(
+            REJECTED,
+            hand.batch_id,
+            name,
+            kind,
+            problems=list(problems),
+            report_dir=folder,
+            source=str(hand.source),
+        )
 
     def ingest_inbox(self, submitted_by: str | None = None) -> list[IngestResult]:
         """Ingest every batch folder or zip in ``<home>/inbox`` (names starting with ``.`` are skipped).
@@ -461,7 +634,7 @@ class StudyStore:
             for d in parent.iterdir():
                 if not d.name.startswith(prefix):
                     continue
-                pid = d.name[len(prefix):].split("-", 1)[0]
+                pid = d.name[len(prefix) :].split("-", 1)[0]
                 if pid.isdigit() and not _pid_alive(int(pid)):
                     import shutil
 
@@ -499,11 +672,15 @@ class StudyStore:
                     issues.append(f"object {r['sha256']} does not match its hash")
                 if not view.is_file():
                     issues.append(f"missing view file {view}")
-            for r in con.execute("SELECT s.kind, s.sample_id FROM samples s JOIN batches b USING (batch_id) "
-                                 "WHERE s.superseded = 0 AND b.superseded_by IS NOT NULL"):
+            for r in con.execute(
+                "SELECT s.kind, s.sample_id FROM samples s JOIN batches b USING (batch_id) "
+                "WHERE s.superseded = 0 AND b.superseded_by IS NOT NULL"
+            ):
                 issues.append(f"active sample {r['kind']}/{r['sample_id']} in a superseded batch")
-            for r in con.execute("SELECT batch_id FROM batches b WHERE NOT EXISTS "
-                                 "(SELECT 1 FROM files f WHERE f.batch_id = b.batch_id)"):
+            for r in con.execute(
+                "SELECT batch_id FROM batches b WHERE NOT EXISTS "
+                "(SELECT 1 FROM files f WHERE f.batch_id = b.batch_id)"
+            ):
                 issues.append(f"batch {r['batch_id'][:12]} has no files")
         return issues
 
@@ -536,8 +713,10 @@ class StudyStore:
         out = []
         with self._db() as con:
             for b in con.execute(sql, args).fetchall():
-                files = con.execute("SELECT relpath, role, sha256 FROM files WHERE batch_id = ? ORDER BY relpath",
-                                    (b["batch_id"],)).fetchall()
+                files = con.execute(
+                    "SELECT relpath, role, sha256 FROM files WHERE batch_id = ? ORDER BY relpath",
+                    (b["batch_id"],),
+                ).fetchall()
                 root = self.area.view_path(b["batch_id"])
                 by_role: dict[str, Path] = {}
                 dirs: dict[str, Path] = {}
@@ -549,24 +728,47 @@ class StudyStore:
                         by_role[f"counts_dir/{Path(f['relpath']).name}"] = path
                     else:
                         by_role[f["role"]] = path
-                out.append(BatchRecord(
-                    batch_id=b["batch_id"], name=b["name"], kind=b["kind"], manifest=manifest, files=by_role,
-                    dirs=dirs, file_sha256={f["relpath"]: f["sha256"] for f in files}, root=root,
-                    stored_at=b["stored_at"], submitted_by=b["submitted_by"], handed_in_by=b["handed_in_by"],
-                    note=b["note"] or "", info=json.loads(b["info_json"]), superseded_by=b["superseded_by"]))
+                out.append(
+                    BatchRecord(
+                        batch_id=b["batch_id"],
+                        name=b["name"],
+                        kind=b["kind"],
+                        manifest=manifest,
+                        files=by_role,
+                        dirs=dirs,
+                        file_sha256={f["relpath"]: f["sha256"] for f in files},
+                        root=root,
+                        stored_at=b["stored_at"],
+                        submitted_by=b["submitted_by"],
+                        handed_in_by=b["handed_in_by"],
+                        note=b["note"] or "",
+                        info=json.loads(b["info_json"]),
+                        superseded_by=b["superseded_by"],
+                    )
+                )
         return out
 
     def samples(self, kind: str | None = None, *, include_superseded: bool = False) -> pd.DataFrame:
         """Return every stored sample record as a DataFrame.
 
         Columns: kind, sample_id, record_key (unique per kind among active records), batch_id,
-        batch_name, patient_id, visit, data_sha256, superseded, plus the record's attributes (column, sex, role, seq_batch for RNA-seq).
+        batch_name, patient_id, visit, data_sha256, superseded, plus the record's attributes
+        (column, sex, role, seq_batch for RNA-seq).
         """
-        cols = ["kind", "sample_id", "record_key", "batch_id", "batch_name", "patient_id", "visit", "data_sha256",
-                "superseded"]
+        cols = [
+            "kind",
+            "sample_id",
+            "record_key",
+            "batch_id",
+            "batch_name",
+            "patient_id",
+            "visit",
+            "data_sha256",
+            "superseded",
+        ]
         if not self._has_catalog():
             return pd.DataFrame(columns=cols)
-        sql = ("SELECT s.*, b.name AS batch_name FROM samples s JOIN batches b USING (batch_id) WHERE 1=1")
+        sql = "SELECT s.*, b.name AS batch_name FROM samples s JOIN batches b USING (batch_id) WHERE 1=1"
         args: list[Any] = []
         if kind:
             sql += " AND s.kind = ?"

@@ -100,8 +100,9 @@ def _row_dict(row: pd.Series) -> dict[str, Any]:
     return out
 
 
-def _read_checked(path: Path, rel: str, schema: list[Col], config: StudyConfig,
-                  problems: list[Problem]) -> pd.DataFrame | None:
+def _read_checked(
+    path: Path, rel: str, schema: list[Col], config: StudyConfig, problems: list[Problem]
+) -> pd.DataFrame | None:
     try:
         table = read_table(path, name=rel)
     except (InputError, ValidationFailed) as exc:
@@ -113,8 +114,9 @@ def _read_checked(path: Path, rel: str, schema: list[Col], config: StudyConfig,
     return typed
 
 
-def _duplicates(df: pd.DataFrame, keys: list[str], *, file: str, rule: str, what: str,
-                mask: pd.Series | None = None) -> list[Problem]:
+def _duplicates(
+    df: pd.DataFrame, keys: list[str], *, file: str, rule: str, what: str, mask: pd.Series | None = None
+) -> list[Problem]:
     sub = df if mask is None else df[mask]
     sub = sub[[k for k in keys]].astype(str)
     sub = sub[(sub != "").all(axis=1)]
@@ -123,10 +125,18 @@ def _duplicates(df: pd.DataFrame, keys: list[str], *, file: str, rule: str, what
     for key, rows in dup.groupby(keys).groups.items():
         rows = [int(r) for r in rows]
         value = "/".join(key) if isinstance(key, tuple) else str(key)
-        problems.append(Problem(file=file, row=rows[1], column=",".join(keys), value=value,
-                                message=f"{what} recorded {len(rows)} times (rows {', '.join(map(str, rows))})",
-                                rule=rule, expected=f"each {what} once",
-                                fix="remove the duplicate or correct the id / visit"))
+        problems.append(
+            Problem(
+                file=file,
+                row=rows[1],
+                column=",".join(keys),
+                value=value,
+                message=f"{what} recorded {len(rows)} times (rows {', '.join(map(str, rows))})",
+                rule=rule,
+                expected=f"each {what} once",
+                fix="remove the duplicate or correct the id / visit",
+            )
+        )
     return problems
 
 
@@ -171,22 +181,43 @@ def _rnaseq(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> 
     if counts_rel and (root / counts_rel).exists():
         fmt = m.platform or ("htseq" if "counts_dir" in m.files else None)
         try:
-            matrix = read_counts(root / counts_rel, fmt=fmt, rounding=m.rounding,  # type: ignore[arg-type]
-                                 name=counts_rel)
+            matrix = read_counts(
+                root / counts_rel,
+                fmt=fmt,
+                rounding=m.rounding,  # type: ignore[arg-type]
+                name=counts_rel,
+            )
         except (InputError, ValidationFailed) as exc:
             problems.extend(exc.problems)
     if matrix is not None:
-        check.info["counts"] = {"file": counts_rel, "format": matrix.fmt, "rounding": matrix.rounding,
-                                "n_genes": int(matrix.counts.shape[0]), "n_columns": int(matrix.counts.shape[1]),
-                                "special_rows": [str(x) for x in matrix.special_rows.index],
-                                "source": matrix.source}
+        check.info["counts"] = {
+            "file": counts_rel,
+            "format": matrix.fmt,
+            "rounding": matrix.rounding,
+            "n_genes": int(matrix.counts.shape[0]),
+            "n_columns": int(matrix.counts.shape[1]),
+            "special_rows": [str(x) for x in matrix.special_rows.index],
+            "source": matrix.source,
+        }
     if sheet is None or not {"sample_id", "patient_id", "visit"} <= set(sheet.columns):
         return
     check.info["sample_sheet"] = dict(sheet.attrs.get("source", {}))
-    problems.extend(_duplicates(sheet, ["sample_id"], file=sheet_rel, rule="unique.sample_id", what="sample id"))
-    problems.extend(_duplicates(sheet, ["column"], file=sheet_rel, rule="unique.column", what="matrix column"))
-    problems.extend(_duplicates(sheet, ["patient_id", "visit"], file=sheet_rel, rule="unique.patient_visit",
-                                what="patient and visit", mask=sheet["role"] == "patient"))
+    problems.extend(
+        _duplicates(sheet, ["sample_id"], file=sheet_rel, rule="unique.sample_id", what="sample id")
+    )
+    problems.extend(
+        _duplicates(sheet, ["column"], file=sheet_rel, rule="unique.column", what="matrix column")
+    )
+    problems.extend(
+        _duplicates(
+            sheet,
+            ["patient_id", "visit"],
+            file=sheet_rel,
+            rule="unique.patient_visit",
+            what="patient and visit",
+            mask=sheet["role"] == "patient",
+        )
+    )
     if matrix is None:
         return
     aliases = column_aliases(matrix)
@@ -195,19 +226,33 @@ def _rnaseq(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> 
     in_sheet = set(sheet["column"])
     for row, col, sid in zip(sheet.index, sheet["column"], sheet["sample_id"], strict=True):
         if col not in in_matrix:
-            problems.append(Problem(file=sheet_rel, row=int(row), column="column", value=col,
-                                    message=f"sample {sid!r}: no such column in the count matrix",
-                                    rule="cross.sheet_not_in_matrix",
-                                    expected=f"one of the {len(in_matrix)} matrix columns, e.g. "
-                                    + ", ".join(sorted(in_matrix)[:5]),
-                                    fix="correct the sample sheet or add the sample's counts"))
+            problems.append(
+                Problem(
+                    file=sheet_rel,
+                    row=int(row),
+                    column="column",
+                    value=col,
+                    message=f"sample {sid!r}: no such column in the count matrix",
+                    rule="cross.sheet_not_in_matrix",
+                    expected=f"one of the {len(in_matrix)} matrix columns, e.g. "
+                    + ", ".join(sorted(in_matrix)[:5]),
+                    fix="correct the sample sheet or add the sample's counts",
+                )
+            )
     for col in matrix.samples:
         if col not in in_sheet:
-            problems.append(Problem(file=counts_rel, row=1, column=col, value=col,
-                                    message="matrix column not described in the sample sheet",
-                                    rule="cross.matrix_not_in_sheet",
-                                    expected=f"a row in {sheet_rel} with column (or sample_id) {col!r}",
-                                    fix="add the sample to the sheet or remove the column"))
+            problems.append(
+                Problem(
+                    file=counts_rel,
+                    row=1,
+                    column=col,
+                    value=col,
+                    message="matrix column not described in the sample sheet",
+                    rule="cross.matrix_not_in_sheet",
+                    expected=f"a row in {sheet_rel} with column (or sample_id) {col!r}",
+                    fix="add the sample to the sheet or remove the column",
+                )
+            )
     if problems:
         return
     genes = matrix.counts.index.to_numpy().astype(str)
@@ -217,52 +262,104 @@ def _rnaseq(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> 
         vec = matrix.counts[row["column"]].to_numpy(dtype=np.int64)
         digest = hashlib.sha256(gene_digest.encode() + vec.tobytes())
         digest.update(_hash({k: row.get(k, "") for k in meta_cols}).encode())
-        check.samples.append(SampleRecord(
-            sample_id=row["sample_id"], kind="rnaseq", patient_id=row["patient_id"], visit=row["visit"],
-            data_sha256=digest.hexdigest(),
-            attrs={"column": row["column"], "sex": row.get("sex", ""), "role": row.get("role", "patient"),
-                   "seq_batch": row.get("seq_batch", "")}))
+        check.samples.append(
+            SampleRecord(
+                sample_id=row["sample_id"],
+                kind="rnaseq",
+                patient_id=row["patient_id"],
+                visit=row["visit"],
+                data_sha256=digest.hexdigest(),
+                attrs={
+                    "column": row["column"],
+                    "sex": row.get("sex", ""),
+                    "role": row.get("role", "patient"),
+                    "seq_batch": row.get("seq_batch", ""),
+                },
+            )
+        )
 
 
 def _clinical(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> None:
     problems = check.problems
     p_rel, c_rel = m.files.get("patients"), m.files.get("core_set")
-    patients = _read_checked(root / p_rel, p_rel, PATIENTS, config, problems) if p_rel and (
-        root / p_rel).is_file() else None
-    core = _read_checked(root / c_rel, c_rel, CORE_SET, config, problems) if c_rel and (
-        root / c_rel).is_file() else None
+    patients = (
+        _read_checked(root / p_rel, p_rel, PATIENTS, config, problems)
+        if p_rel and (root / p_rel).is_file()
+        else None
+    )
+    core = (
+        _read_checked(root / c_rel, c_rel, CORE_SET, config, problems)
+        if c_rel and (root / c_rel).is_file()
+        else None
+    )
     if patients is not None and "patient_id" in patients:
-        problems.extend(_duplicates(patients, ["patient_id"], file=p_rel, rule="unique.patient_id",
-                                    what="patient"))
+        problems.extend(
+            _duplicates(patients, ["patient_id"], file=p_rel, rule="unique.patient_id", what="patient")
+        )
     if core is not None and {"patient_id", "visit"} <= set(core.columns):
-        problems.extend(_duplicates(core, ["patient_id", "visit"], file=c_rel, rule="unique.patient_visit",
-                                    what="patient and visit"))
+        problems.extend(
+            _duplicates(
+                core,
+                ["patient_id", "visit"],
+                file=c_rel,
+                rule="unique.patient_visit",
+                what="patient and visit",
+            )
+        )
         if {"das_total", "das_skin", "das_muscle"} <= set(core.columns):
             for row, r in core.iterrows():
                 t, s, mu = r["das_total"], r["das_skin"], r["das_muscle"]
-                if all(isinstance(x, float) and not math.isnan(x) for x in (t, s, mu)) and abs(t - s - mu) > 1e-6:
-                    problems.append(Problem(file=c_rel, row=int(row), column="das_total", value=t,
-                                            message=f"DAS total is not skin + muscle ({s:g} + {mu:g})",
-                                            rule="consistency.das_total", expected=f"{s + mu:g}",
-                                            fix="check the DAS items in the eCRF"))
+                if (
+                    all(isinstance(x, float) and not math.isnan(x) for x in (t, s, mu))
+                    and abs(t - s - mu) > 1e-6
+                ):
+                    problems.append(
+                        Problem(
+                            file=c_rel,
+                            row=int(row),
+                            column="das_total",
+                            value=t,
+                            message=f"DAS total is not skin + muscle ({s:g} + {mu:g})",
+                            rule="consistency.das_total",
+                            expected=f"{s + mu:g}",
+                            fix="check the DAS items in the eCRF",
+                        )
+                    )
         if patients is not None and "patient_id" in patients:
             known = set(patients["patient_id"])
             for row, pid in core["patient_id"].items():
                 if pid and pid not in known:
-                    problems.append(Problem(file=c_rel, row=int(row), column="patient_id", value=pid,
-                                            message="patient not in the patients table of this batch",
-                                            rule="cross.patient_unknown", expected=f"a patient listed in {p_rel}",
-                                            fix=f"add the patient to {p_rel}"))
+                    problems.append(
+                        Problem(
+                            file=c_rel,
+                            row=int(row),
+                            column="patient_id",
+                            value=pid,
+                            message="patient not in the patients table of this batch",
+                            rule="cross.patient_unknown",
+                            expected=f"a patient listed in {p_rel}",
+                            fix=f"add the patient to {p_rel}",
+                        )
+                    )
     if problems or patients is None or core is None:
         return
     check.info["tables"] = {p_rel: patients.attrs.get("source", {}), c_rel: core.attrs.get("source", {})}
     for _, row in patients.iterrows():
-        check.samples.append(SampleRecord(row["patient_id"], "patient", row["patient_id"], "",
-                                          _hash(_row_dict(row)), {"sex": row["sex"]}))
+        check.samples.append(
+            SampleRecord(
+                row["patient_id"],
+                "patient",
+                row["patient_id"],
+                "",
+                _hash(_row_dict(row)),
+                {"sex": row["sex"]},
+            )
+        )
     for _, row in core.iterrows():
         sid = f"{row['patient_id']}/{row['visit']}"
-        check.samples.append(SampleRecord(sid, "clinical", row["patient_id"], row["visit"],
-                                          _hash(_row_dict(row)), {}))
+        check.samples.append(
+            SampleRecord(sid, "clinical", row["patient_id"], row["visit"], _hash(_row_dict(row)), {})
+        )
 
 
 def _pk(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> None:
@@ -276,8 +373,9 @@ def _pk(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> None
         return
     check.info["tables"] = {rel: table.attrs.get("source", {})}
     for _, row in table.iterrows():
-        check.samples.append(SampleRecord(row["sample_id"], "pk", row["patient_id"], row["visit"],
-                                          _hash(_row_dict(row)), {}))
+        check.samples.append(
+            SampleRecord(row["sample_id"], "pk", row["patient_id"], row["visit"], _hash(_row_dict(row)), {})
+        )
 
 
 def cytokine_readers() -> tuple[Any, Any] | None:
@@ -296,7 +394,11 @@ def cytokine_readers() -> tuple[Any, Any] | None:
 def _cytokine(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> None:
     problems = check.problems
     rel = m.files.get("plate_map")
-    plate = _read_checked(root / rel, rel, PLATE_MAP, config, problems) if rel and (root / rel).is_file() else None
+    plate = (
+        _read_checked(root / rel, rel, PLATE_MAP, config, problems)
+        if rel and (root / rel).is_file()
+        else None
+    )
     readers = cytokine_readers()
     export_digests: dict[str, str] = {}
     for role, erel in sorted(m.files.items()):
@@ -315,38 +417,77 @@ def _cytokine(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -
     for row, r in plate[is_sample].iterrows():
         for colname in ("sample_id", "patient_id", "visit"):
             if not str(r.get(colname, "")).strip():
-                problems.append(Problem(file=rel, row=int(row), column=colname, value="",
-                                        message=f"a well of role 'sample' needs {colname}",
-                                        rule=f"required.{colname}", expected="a value",
-                                        fix="fill in the sample's id, patient and visit"))
+                problems.append(
+                    Problem(
+                        file=rel,
+                        row=int(row),
+                        column=colname,
+                        value="",
+                        message=f"a well of role 'sample' needs {colname}",
+                        rule=f"required.{colname}",
+                        expected="a value",
+                        fix="fill in the sample's id, patient and visit",
+                    )
+                )
         pid, visit = str(r.get("patient_id", "")), str(r.get("visit", ""))
         if pid and not config.is_valid_patient(pid):
-            problems.append(Problem(file=rel, row=int(row), column="patient_id", value=pid,
-                                    message="unknown patient id", rule="vocab.patient_id",
-                                    expected=f"an id matching {config.patient_id_pattern}"))
+            problems.append(
+                Problem(
+                    file=rel,
+                    row=int(row),
+                    column="patient_id",
+                    value=pid,
+                    message="unknown patient id",
+                    rule="vocab.patient_id",
+                    expected=f"an id matching {config.patient_id_pattern}",
+                )
+            )
         if visit and not config.is_valid_visit(visit):
-            problems.append(Problem(file=rel, row=int(row), column="visit", value=visit, message="unknown visit",
-                                    rule="vocab.visit", expected="one of " + ", ".join(config.visits)
-                                    + " or UNS-<n>"))
-    problems.extend(_duplicates(plate, ["plate_id", "well"], file=rel, rule="unique.plate_well",
-                                what="plate and well"))
+            problems.append(
+                Problem(
+                    file=rel,
+                    row=int(row),
+                    column="visit",
+                    value=visit,
+                    message="unknown visit",
+                    rule="vocab.visit",
+                    expected="one of " + ", ".join(config.visits) + " or UNS-<n>",
+                )
+            )
+    problems.extend(
+        _duplicates(plate, ["plate_id", "well"], file=rel, rule="unique.plate_well", what="plate and well")
+    )
     samples = plate[is_sample]
     for sid, grp in samples.groupby("sample_id"):
         ident = grp[["patient_id", "visit"]].astype(str).drop_duplicates()
         if len(ident) > 1:
-            problems.append(Problem(file=rel, row=int(grp.index[1]), column="patient_id,visit", value=str(sid),
-                                    message="the same sample id is given different patients or visits",
-                                    rule="consistency.sample_identity", expected="one patient and visit per sample",
-                                    fix="correct the plate map"))
+            problems.append(
+                Problem(
+                    file=rel,
+                    row=int(grp.index[1]),
+                    column="patient_id,visit",
+                    value=str(sid),
+                    message="the same sample id is given different patients or visits",
+                    rule="consistency.sample_identity",
+                    expected="one patient and visit per sample",
+                    fix="correct the plate map",
+                )
+            )
     if problems:
         return
     for (sid, plate_id), grp in samples.groupby(["sample_id", "plate_id"]):
         rows = [_row_dict(r) for _, r in grp.sort_values(["well"]).iterrows()]
-        check.samples.append(SampleRecord(
-            str(sid), "cytokine", str(grp["patient_id"].iloc[0]), str(grp["visit"].iloc[0]),
-            _hash({"wells": rows, "exports": export_digests}),
-            {"plate_id": str(plate_id), "n_wells": len(grp), "platform": m.platform or ""},
-            key=f"{sid}@{plate_id}"))
+        check.samples.append(
+            SampleRecord(
+                str(sid),
+                "cytokine",
+                str(grp["patient_id"].iloc[0]),
+                str(grp["visit"].iloc[0]),
+                _hash({"wells": rows, "exports": export_digests}),
+                {"plate_id": str(plate_id), "n_wells": len(grp), "platform": m.platform or ""},
+                key=f"{sid}@{plate_id}",
+            )
+        )
 
 
 def _rename_file(problems: list[Problem], path: Path, rel: str) -> list[Problem]:
@@ -357,7 +498,7 @@ def _rename_file(problems: list[Problem], path: Path, rel: str) -> list[Problem]
     for p in problems:
         name = p.file
         if name in (str(path), path.name) or name.startswith(str(path)):
-            name = rel + name[len(str(path)):] if name.startswith(str(path)) else rel
+            name = rel + name[len(str(path)) :] if name.startswith(str(path)) else rel
         out.append(replace(p, file=name))
     return out
 
@@ -368,8 +509,14 @@ def _call_reader(reader: Any, path: Path, rel: str, **kwargs: Any) -> list[Probl
         reader(path, **kwargs)
     except (InputError, ValidationFailed) as exc:
         return _rename_file(exc.problems, path, rel)
-    except Exception as exc:  # noqa: BLE001 - another module's reader must not crash the intake
-        return [Problem(file=rel, message=f"the export could not be read ({type(exc).__name__}: {exc})",
-                        rule="cytokine.reader_error", expected="an export the cytokine readers understand",
-                        fix="check the platform in manifest.yaml and the export settings")]
+    except Exception as exc:
+        return [
+            Problem(
+                file=rel,
+                message=f"the export could not be read ({type(exc).__name__}: {exc})",
+                rule="cytokine.reader_error",
+                expected="an export the cytokine readers understand",
+                fix="check the platform in manifest.yaml and the export settings",
+            )
+        ]
     return []

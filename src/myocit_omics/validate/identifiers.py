@@ -15,32 +15,81 @@ import pandas as pd
 from myocit_omics.errors import Problem
 
 _COLUMN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("name", re.compile(r"(^|_)(first|last|given|family|sur|full|maiden|middle|patient|child|mother|father|"
-                        r"parent|guardian)?_?names?$|^(surname|forename|initials|vorname|nachname|nom|prenom)$")),
-    ("date of birth", re.compile(r"(^|_)(dob|d_o_b|date_?of_?birth|birth_?date|birth_?day|born|"
-                                 r"geburtsdatum|birth)($|_)")),
-    ("address", re.compile(r"(^|_)(address|addr|street|postcode|post_code|postal_code|zip|zip_code|"
-                           r"house_number|strasse|adresse)($|_)")),
-    ("phone number", re.compile(r"(^|_)(phone|telephone|tel|mobile|cellphone|fax|telefon)(_?(no|nr|number))?"
-                                r"($|_)")),
+    (
+        "name",
+        re.compile(
+            r"(^|_)(first|last|given|family|sur|full|maiden|middle|patient|child|mother|father|"
+            r"parent|guardian)?_?names?$|^(surname|forename|initials|vorname|nachname|nom|prenom)$"
+        ),
+    ),
+    (
+        "date of birth",
+        re.compile(
+            r"(^|_)(dob|d_o_b|date_?of_?birth|birth_?date|birth_?day|born|"
+            r"geburtsdatum|birth)($|_)"
+        ),
+    ),
+    (
+        "address",
+        re.compile(
+            r"(^|_)(address|addr|street|postcode|post_code|postal_code|zip|zip_code|"
+            r"house_number|strasse|adresse)($|_)"
+        ),
+    ),
+    (
+        "phone number",
+        re.compile(
+            r"(^|_)(phone|telephone|tel|mobile|cellphone|fax|telefon)(_?(no|nr|number))?"
+            r"($|_)"
+        ),
+    ),
     ("e-mail address", re.compile(r"(^|_)(e_?mail|mail_address)($|_)")),
-    ("national id", re.compile(r"(^|_)(nhs_?(no|number)?|ssn|social_security|mrn|medical_record|"
-                               r"insurance_?(no|number)|passport)($|_)")),
+    (
+        "national id",
+        re.compile(
+            r"(^|_)(nhs_?(no|number)?|ssn|social_security|mrn|medical_record|"
+            r"insurance_?(no|number)|passport)($|_)"
+        ),
+    ),
 ]
 
 #: Column names that end in ``name`` but are not about a person.
-_SAFE_NAMES = {"gene_name", "analyte_name", "batch_name", "plate_name", "assay_name", "panel_name",
-               "file_name", "filename", "sample_name", "site_name", "kit_name", "run_name", "name_of_assay"}
+_SAFE_NAMES = {
+    "gene_name",
+    "analyte_name",
+    "batch_name",
+    "plate_name",
+    "assay_name",
+    "panel_name",
+    "file_name",
+    "filename",
+    "sample_name",
+    "site_name",
+    "kit_name",
+    "run_name",
+    "name_of_assay",
+}
 
 _VALUE_PATTERNS: list[tuple[str, str, re.Pattern[str]]] = [
     ("identifier.email", "an e-mail address", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
-    ("identifier.date", "a calendar date (could be a date of birth)",
-     re.compile(r"^\s*(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2})([ T]\d{1,2}:\d{2}"
-                r"(:\d{2})?)?\s*$")),
-    ("identifier.address", "a street address",
-     re.compile(r"\b\d+[a-z]?,?\s+(\w+\s){0,3}(street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|"
-                r"blvd|close|crescent|strasse|straße|str\.|weg|gasse|allee|platz)\b|\b(rue|via|calle|avenida|"
-                r"strada)\s+\w+.*\d|\b\w+(strasse|straße|weg|gasse|allee)\s+\d+", re.IGNORECASE)),
+    (
+        "identifier.date",
+        "a calendar date (could be a date of birth)",
+        re.compile(
+            r"^\s*(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2})([ T]\d{1,2}:\d{2}"
+            r"(:\d{2})?)?\s*$"
+        ),
+    ),
+    (
+        "identifier.address",
+        "a street address",
+        re.compile(
+            r"\b\d+[a-z]?,?\s+(\w+\s){0,3}(street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|"
+            r"blvd|close|crescent|strasse|straße|str\.|weg|gasse|allee|platz)\b|\b(rue|via|calle|avenida|"
+            r"strada)\s+\w+.*\d|\b\w+(strasse|straße|weg|gasse|allee)\s+\d+",
+            re.IGNORECASE,
+        ),
+    ),
 ]
 _PHONE = re.compile(r"^\s*(\+|00|0)?[\d\s().-]{8,20}\s*$")
 
@@ -76,8 +125,12 @@ def identifier_column_kind(name: str) -> str | None:
     return None
 
 
-def check_identifiers(df: pd.DataFrame, *, file: str, skip_values: set[str] | frozenset[str] = frozenset(),
-                      ) -> list[Problem]:
+def check_identifiers(
+    df: pd.DataFrame,
+    *,
+    file: str,
+    skip_values: set[str] | frozenset[str] = frozenset(),
+) -> list[Problem]:
     """Return a problem for each column or cell that looks like a direct identifier.
 
     Parameters
@@ -101,11 +154,18 @@ def check_identifiers(df: pd.DataFrame, *, file: str, skip_values: set[str] | fr
     for column in df.columns:
         kind = identifier_column_kind(str(column))
         if kind:
-            problems.append(Problem(
-                file=file, row=header_row, column=str(column), value=str(column),
-                message=f"column looks like a direct identifier ({kind})", rule="identifier.column",
-                expected="pseudonymous ids and visit labels only",
-                fix="remove the column; identify children only by their trial id (MYO-01)"))
+            problems.append(
+                Problem(
+                    file=file,
+                    row=header_row,
+                    column=str(column),
+                    value=str(column),
+                    message=f"column looks like a direct identifier ({kind})",
+                    rule="identifier.column",
+                    expected="pseudonymous ids and visit labels only",
+                    fix="remove the column; identify children only by their trial id (MYO-01)",
+                )
+            )
             continue
         if column in skip_values or df[column].dtype != object:
             continue
@@ -124,12 +184,25 @@ def check_identifiers(df: pd.DataFrame, *, file: str, skip_values: set[str] | fr
             if hit:
                 found += 1
                 if found <= 10:
-                    problems.append(Problem(
-                        file=file, row=int(row), column=str(column), value=text,
-                        message=f"value looks like {hit[1]}", rule=hit[0],
-                        expected="no direct identifiers in hand-ins",
-                        fix="remove it; dates go in as visit labels (W0, W4...), people by trial id"))
+                    problems.append(
+                        Problem(
+                            file=file,
+                            row=int(row),
+                            column=str(column),
+                            value=text,
+                            message=f"value looks like {hit[1]}",
+                            rule=hit[0],
+                            expected="no direct identifiers in hand-ins",
+                            fix="remove it; dates go in as visit labels (W0, W4...), people by trial id",
+                        )
+                    )
         if found > 10:
-            problems.append(Problem(file=file, column=str(column), message=f"... and {found - 10} more cells "
-                                    "that look like identifiers", rule="identifier.value"))
+            problems.append(
+                Problem(
+                    file=file,
+                    column=str(column),
+                    message=f"... and {found - 10} more cells that look like identifiers",
+                    rule="identifier.value",
+                )
+            )
     return problems

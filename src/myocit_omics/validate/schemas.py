@@ -91,8 +91,14 @@ SAMPLE_SHEET: list[Col] = [
     Col("patient_id", "patient", aliases=("patient", "subject_id", "subject", "pseudonym")),
     Col("visit", "visit", aliases=("timepoint", "visit_id")),
     Col("sex", "choice", required=False, allow_empty=True, choices=("F", "M")),
-    Col("role", "choice", required=False, allow_empty=True, choices=("patient", "healthy_control"),
-        default="patient"),
+    Col(
+        "role",
+        "choice",
+        required=False,
+        allow_empty=True,
+        choices=("patient", "healthy_control"),
+        default="patient",
+    ),
     Col("seq_batch", "text", required=False, allow_empty=True, aliases=("batch", "run", "sequencing_batch")),
 ]
 
@@ -101,8 +107,13 @@ PATIENTS: list[Col] = [
     Col("sex", "choice", choices=("F", "M")),
     Col("age_years", "number", lo=0, hi=25, allow_empty=True),
     Col("weight_kg", "number", lo=1, hi=200, allow_empty=True),
-    Col("msa_group", "choice", required=False, allow_empty=True,
-        choices=("anti-TIF1g", "anti-NXP2", "anti-MDA5", "other")),
+    Col(
+        "msa_group",
+        "choice",
+        required=False,
+        allow_empty=True,
+        choices=("anti-TIF1g", "anti-NXP2", "anti-MDA5", "other"),
+    ),
     Col("baricitinib_dose_mg", "number", required=False, allow_empty=True, lo=0, hi=20),
 ]
 
@@ -144,14 +155,20 @@ PLATE_MAP: list[Col] = [
     Col("sample_id", "text", allow_empty=True, aliases=("sample",)),
     Col("patient_id", "text", required=False, allow_empty=True, aliases=("patient",)),
     Col("visit", "text", required=False, allow_empty=True),
-    Col("role", "choice", choices=("sample", "bridge", "standard", "background", "control"),
-        aliases=("sample_type", "type")),
-    Col("dilution_factor", "number", required=False, allow_empty=True, lo=0, hi=1e7,
-        aliases=("dilution",)),
+    Col(
+        "role",
+        "choice",
+        choices=("sample", "bridge", "standard", "background", "control"),
+        aliases=("sample_type", "type"),
+    ),
+    Col("dilution_factor", "number", required=False, allow_empty=True, lo=0, hi=1e7, aliases=("dilution",)),
 ]
 
 SCHEMAS: dict[str, list[Col]] = {
-    "sample_sheet": SAMPLE_SHEET, "patients": PATIENTS, "core_set": CORE_SET, "pk": PK,
+    "sample_sheet": SAMPLE_SHEET,
+    "patients": PATIENTS,
+    "core_set": CORE_SET,
+    "pk": PK,
     "plate_map": PLATE_MAP,
 }
 
@@ -177,10 +194,18 @@ def _rename(df: pd.DataFrame, schema: list[Col], file: str) -> tuple[pd.DataFram
         norm = normalise_name(original)
         canon = alias.get(norm, norm)
         if canon in seen:
-            problems.append(Problem(
-                file=file, row=int(df.attrs.get("source", {}).get("header_row", 1)), column=str(original),
-                value=str(original), message=f"column {original!r} means the same as {seen[canon]!r}",
-                rule="schema.duplicate_column", expected="each column once", fix="remove one of the two"))
+            problems.append(
+                Problem(
+                    file=file,
+                    row=int(df.attrs.get("source", {}).get("header_row", 1)),
+                    column=str(original),
+                    value=str(original),
+                    message=f"column {original!r} means the same as {seen[canon]!r}",
+                    rule="schema.duplicate_column",
+                    expected="each column once",
+                    fix="remove one of the two",
+                )
+            )
             canon = f"{canon}__dup"
         seen[canon] = str(original)
         mapping[original] = canon
@@ -205,8 +230,13 @@ class _Problems:
         out = list(self.items)
         for rule, n in self.counts.items():
             if n > MAX_PROBLEMS_PER_RULE:
-                out.append(Problem(file=self.file, message=f"... and {n - MAX_PROBLEMS_PER_RULE} more "
-                                   "problem(s) of this kind", rule=rule))
+                out.append(
+                    Problem(
+                        file=self.file,
+                        message=f"... and {n - MAX_PROBLEMS_PER_RULE} more problem(s) of this kind",
+                        rule=rule,
+                    )
+                )
         return out
 
 
@@ -219,8 +249,9 @@ def parse_number(text: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def check_rows(df: pd.DataFrame, schema: list[Col], *, file: str,
-               config: StudyConfig | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+def check_rows(
+    df: pd.DataFrame, schema: list[Col], *, file: str, config: StudyConfig | None = None
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Check every row of a table against a schema; return the typed table and every problem.
 
     Parameters
@@ -255,14 +286,20 @@ def check_rows(df: pd.DataFrame, schema: list[Col], *, file: str,
     for col in schema:
         if col.name not in present:
             if col.required:
-                out.add(Problem(
-                    file=file, row=header_row, column=col.name, value=None,
-                    message=f"required column {col.name!r} is missing",
-                    rule="schema.missing_column",
-                    expected="columns " + ", ".join(c.name for c in schema if c.required),
-                    fix=f"add a column named {col.name!r}" + (
-                        f" (also accepted: {', '.join(col.aliases)})" if col.aliases else ""),
-                    extra={"found_columns": [str(c) for c in df.columns]}))
+                out.add(
+                    Problem(
+                        file=file,
+                        row=header_row,
+                        column=col.name,
+                        value=None,
+                        message=f"required column {col.name!r} is missing",
+                        rule="schema.missing_column",
+                        expected="columns " + ", ".join(c.name for c in schema if c.required),
+                        fix=f"add a column named {col.name!r}"
+                        + (f" (also accepted: {', '.join(col.aliases)})" if col.aliases else ""),
+                        extra={"found_columns": [str(c) for c in df.columns]},
+                    )
+                )
             else:
                 typed[col.name] = col.default if col.default is not None else ""
             continue
@@ -275,19 +312,32 @@ def check_rows(df: pd.DataFrame, schema: list[Col], *, file: str,
     return typed, out.finish()
 
 
-def _check_column(values: pd.Series, col: Col, *, file: str, config: StudyConfig, out: _Problems,
-                  role: pd.Series | None) -> pd.Series:
+def _check_column(
+    values: pd.Series, col: Col, *, file: str, config: StudyConfig, out: _Problems, role: pd.Series | None
+) -> pd.Series:
     numeric = col.kind in ("number", "integer", "number_or_blq")
     result: list[Any] = []
     for row, text in values.items():
-        empty = text == "" or text.upper() in ("NA", "N/A", "NAN") and numeric
+        empty = text == "" or (text.upper() in ("NA", "N/A", "NAN") and numeric)
         if empty:
-            control_visit = (col.kind == "visit" and role is not None
-                             and str(role.get(row, "")).strip() == "healthy_control")
+            control_visit = (
+                col.kind == "visit"
+                and role is not None
+                and str(role.get(row, "")).strip() == "healthy_control"
+            )
             if not col.allow_empty and not control_visit:
-                out.add(Problem(file=file, row=int(row), column=col.name, value=text,
-                                message="empty cell in a required column", rule=f"required.{col.name}",
-                                expected=col.expected(), fix="fill in the value"))
+                out.add(
+                    Problem(
+                        file=file,
+                        row=int(row),
+                        column=col.name,
+                        value=text,
+                        message="empty cell in a required column",
+                        rule=f"required.{col.name}",
+                        expected=col.expected(),
+                        fix="fill in the value",
+                    )
+                )
             result.append(math.nan if numeric else "")
             continue
         if numeric:
@@ -295,43 +345,87 @@ def _check_column(values: pd.Series, col: Col, *, file: str, config: StudyConfig
         elif col.kind == "choice":
             if text not in col.choices:
                 match = [c for c in col.choices if c.lower() == text.lower()]
-                out.add(Problem(file=file, row=int(row), column=col.name, value=text,
-                                message="value not allowed", rule=f"vocab.{col.name}", expected=col.expected(),
-                                fix=f"write {match[0]!r}" if match else "use one of the listed values"))
+                out.add(
+                    Problem(
+                        file=file,
+                        row=int(row),
+                        column=col.name,
+                        value=text,
+                        message="value not allowed",
+                        rule=f"vocab.{col.name}",
+                        expected=col.expected(),
+                        fix=f"write {match[0]!r}" if match else "use one of the listed values",
+                    )
+                )
             result.append(text)
         elif col.kind == "patient":
             is_control = role is not None and str(role.get(row, "")).strip() == "healthy_control"
             if is_control:
                 if not SAMPLE_ID.match(text):
-                    out.add(Problem(file=file, row=int(row), column=col.name, value=text,
-                                    message="control id has characters that are not allowed",
-                                    rule="pattern.patient_id", expected="letters, digits, '.', '_' or '-'"))
+                    out.add(
+                        Problem(
+                            file=file,
+                            row=int(row),
+                            column=col.name,
+                            value=text,
+                            message="control id has characters that are not allowed",
+                            rule="pattern.patient_id",
+                            expected="letters, digits, '.', '_' or '-'",
+                        )
+                    )
             elif not config.is_valid_patient(text):
-                listed = f" and listed in study.yaml ({len(config.patients)} patients)" if config.patients else ""
-                out.add(Problem(file=file, row=int(row), column=col.name, value=text,
-                                message="unknown patient id", rule="vocab.patient_id",
-                                expected=f"an id matching {config.patient_id_pattern}{listed}",
-                                fix="use the pseudonymous trial id (e.g. MYO-01), never a name"))
+                listed = (
+                    f" and listed in study.yaml ({len(config.patients)} patients)" if config.patients else ""
+                )
+                out.add(
+                    Problem(
+                        file=file,
+                        row=int(row),
+                        column=col.name,
+                        value=text,
+                        message="unknown patient id",
+                        rule="vocab.patient_id",
+                        expected=f"an id matching {config.patient_id_pattern}{listed}",
+                        fix="use the pseudonymous trial id (e.g. MYO-01), never a name",
+                    )
+                )
             result.append(text)
         elif col.kind == "visit":
             is_control = role is not None and str(role.get(row, "")).strip() == "healthy_control"
             if not config.is_valid_visit(text) and not is_control:
-                out.add(Problem(file=file, row=int(row), column=col.name, value=text,
-                                message="unknown visit", rule="vocab.visit",
-                                expected="one of " + ", ".join(config.visits) + " or UNS-<n>",
-                                fix=_FIX["vocab.visit"]))
+                out.add(
+                    Problem(
+                        file=file,
+                        row=int(row),
+                        column=col.name,
+                        value=text,
+                        message="unknown visit",
+                        rule="vocab.visit",
+                        expected="one of " + ", ".join(config.visits) + " or UNS-<n>",
+                        fix=_FIX["vocab.visit"],
+                    )
+                )
             result.append(text)
         elif col.kind == "sample_id":
             if not SAMPLE_ID.match(text):
-                out.add(Problem(file=file, row=int(row), column=col.name, value=text,
-                                message="sample id has characters that are not allowed",
-                                rule="pattern.sample_id", expected=col.expected(),
-                                fix="remove spaces and special characters"))
+                out.add(
+                    Problem(
+                        file=file,
+                        row=int(row),
+                        column=col.name,
+                        value=text,
+                        message="sample id has characters that are not allowed",
+                        rule="pattern.sample_id",
+                        expected=col.expected(),
+                        fix="remove spaces and special characters",
+                    )
+                )
             result.append(text)
         else:
             result.append(text)
-    return pd.Series(result, index=values.index, dtype=float if numeric and col.kind != "number_or_blq"
-                     else object)
+    return pd.Series(
+        result, index=values.index, dtype=float if numeric and col.kind != "number_or_blq" else object
+    )
 
 
 def _check_number(text: str, col: Col, *, file: str, row: int, out: _Problems) -> Any:
@@ -340,15 +434,43 @@ def _check_number(text: str, col: Col, *, file: str, row: int, out: _Problems) -
     x = parse_number(text)
     if x is None:
         comma = re.match(r"^[+-]?\d+,\d+$", text)
-        out.add(Problem(file=file, row=row, column=col.name, value=text, message="not a number",
-                        rule="type.number", expected=col.expected(),
-                        fix="use a decimal point (3.5), not a decimal comma" if comma else _FIX["type.number"]))
+        out.add(
+            Problem(
+                file=file,
+                row=row,
+                column=col.name,
+                value=text,
+                message="not a number",
+                rule="type.number",
+                expected=col.expected(),
+                fix="use a decimal point (3.5), not a decimal comma" if comma else _FIX["type.number"],
+            )
+        )
         return math.nan
     if col.kind == "integer" and not float(x).is_integer():
-        out.add(Problem(file=file, row=row, column=col.name, value=text, message="not a whole number",
-                        rule="type.integer", expected=col.expected(), fix=_FIX["type.integer"]))
+        out.add(
+            Problem(
+                file=file,
+                row=row,
+                column=col.name,
+                value=text,
+                message="not a whole number",
+                rule="type.integer",
+                expected=col.expected(),
+                fix=_FIX["type.integer"],
+            )
+        )
     if (col.lo is not None and x < col.lo) or (col.hi is not None and x > col.hi):
-        out.add(Problem(file=file, row=row, column=col.name, value=text,
-                        message=f"{col.name} outside its range", rule=f"range.{col.name}",
-                        expected=col.expected(), fix="check the value in the eCRF"))
+        out.add(
+            Problem(
+                file=file,
+                row=row,
+                column=col.name,
+                value=text,
+                message=f"{col.name} outside its range",
+                rule=f"range.{col.name}",
+                expected=col.expected(),
+                fix="check the value in the eCRF",
+            )
+        )
     return x
