@@ -139,22 +139,31 @@ def test_band_edges_of_every_measure(measure, value, points, params):
     assert tis_one_change(measure, value, params) == pytest.approx(points)
 
 
-@pytest.mark.parametrize("enzyme", ["ck", "aldolase", "ldh", "alt", "ast"])
-def test_each_enzyme_scores_when_it_is_the_most_abnormal(enzyme):
-    # ULN 100 for all; the chosen enzyme is 10 x ULN, the others 2 x ULN and unchanged.
+ENZYME_CASES = [(e, v, p) for e in ("ck", "aldolase", "ldh", "alt", "ast") for v, p in CK]
+
+
+@pytest.mark.parametrize(("enzyme", "value", "points"), ENZYME_CASES,
+                         ids=[f"{e}={v}" for e, v, _ in ENZYME_CASES])
+def test_band_edges_of_each_enzyme_when_it_is_the_most_abnormal(enzyme, value, points):
+    # ULN 100 for all; the chosen enzyme is 1000 (10 x ULN), the others 200 (2 x ULN) and unchanged,
+    # so the enzyme domain follows the chosen one with the same relative edges as the CK table.
     uln = dict.fromkeys(["ck", "aldolase", "ldh", "alt", "ast"], 100.0)
     base = {k: v for k, v in BASE.items() if k != "ck"}
     base.update(dict.fromkeys(uln, 200.0))
     base[enzyme] = 1000.0
     follow = dict(base)
-    follow[enzyme] = 840.0  # 16 % fall of the most abnormal enzyme -> 5 points
+    follow[enzyme] = value
     res = total_improvement_score(base, follow, TisParams(enzyme_uln=uln))
     assert res.measures["enzyme"] == enzyme
-    assert res.tis == pytest.approx(5.0)
-    # another enzyme falling while the most abnormal one is unchanged scores nothing
-    follow = dict(base)
-    other = "ast" if enzyme != "ast" else "ck"
-    follow[other] = 100.0
+    assert res.tis == pytest.approx(points)
+
+
+def test_a_fall_of_a_less_abnormal_enzyme_scores_nothing():
+    uln = dict.fromkeys(["ck", "aldolase", "ldh", "alt", "ast"], 100.0)
+    base = {k: v for k, v in BASE.items() if k != "ck"}
+    base.update(dict.fromkeys(uln, 200.0))
+    base["ldh"] = 1000.0  # the most abnormal
+    follow = dict(base, ast=100.0)  # AST halves, LDH unchanged
     assert total_improvement_score(base, follow, TisParams(enzyme_uln=uln)).tis == 0.0
 
 
