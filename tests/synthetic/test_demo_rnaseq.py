@@ -112,3 +112,22 @@ def test_w0_ifn_expression_follows_the_latent_activity(rnaseq: dict, truth: dict
     latent = [visits[(c[4:10], "W0")] for c in cols]
     rho = pd.Series(score.to_numpy()).corr(pd.Series(latent), method="spearman")
     assert rho > 0.7
+
+
+def test_dispersion_falls_with_the_mean_towards_a_floor(rnaseq: dict, truth: dict, demo: Path) -> None:
+    """Moment estimates on W0 samples of one run: dispersion ~ a0 + a1/mean (docs/synthetic.md)."""
+    genes = pd.read_csv(demo / "truth" / "genes.tsv.gz", sep="\t", index_col="gene_id")
+    synthetic = genes.index[(genes.kind == "synthetic") & (genes.neutrophil_loading == 0)]
+    sheet = rnaseq["sheet"]
+    low = truth["faults"]["rnaseq"]["low_depth_sample"]
+    cols = [s for s in sheet.index[(sheet.visit == "W0") & (sheet.seq_batch == "seq1")] if s != low]
+    counts = rnaseq["counts"].loc[synthetic, cols]
+    size = counts.sum(axis=0) / counts.sum(axis=0).mean()
+    norm = counts / size
+    mean, var = norm.mean(axis=1), norm.var(axis=1, ddof=1)
+    disp = (var - mean) / mean**2
+    high = disp[mean > 2000].median()
+    mid = disp[(mean > 200) & (mean < 500)].median()
+    lowm = disp[(mean > 5) & (mean < 20)].median()
+    assert 0.03 < high < 0.3
+    assert lowm > mid > high
