@@ -6,7 +6,7 @@ import pytest
 from myocit_omics.config import Contrast, default_study_config
 from myocit_omics.de import pipeline
 from myocit_omics.de.fit import RESULT_COLUMNS
-from myocit_omics.de.gsea import GSEA_COLUMNS
+from myocit_omics.de.gsea import GSEA_COLUMNS, ORA_COLUMNS
 from myocit_omics.errors import AnalysisError, ValidationFailed
 from myocit_omics.genesets import IFN_SETS
 from myocit_omics.results import ResultsTree
@@ -72,7 +72,7 @@ def test_rule_drop_and_the_responder_interaction(paired_h5ad, tmp_path):
     responders = ("MYO-01", "MYO-02", "MYO-03")
     path = paired_h5ad(missing=(("MYO-05", "W4"),), n_genes=120, responders=responders)
     cfg = default_study_config()
-    cfg.de.update({"missing_visit_rule": "drop", "gsea": False, "shrink": False})
+    cfg.de.update({"missing_visit_rule": "drop", "gsea": False, "shrink": False, "ora": True})
     table = pd.DataFrame({"patient_id": [f"MYO-{i:02d}" for i in range(1, 7)],
                           "responder": ["yes", "yes", "yes", "no", "no", "no"]})
     tree = ResultsTree(tmp_path / "run")
@@ -85,6 +85,9 @@ def test_rule_drop_and_the_responder_interaction(paired_h5ad, tmp_path):
     # IFN genes fall (by 2.5 log2) only in responders: the interaction carries the fall
     assert ifn["log2_fc"].median() < -1.5 and (ifn["padj"] < 0.05).mean() > 0.8
     assert summary["interaction"]["design"] == "~ patient + visit + visit:responder"
+    ora = pd.read_csv(tree.table("ora/W4_vs_W0_x_responder"), sep="\t")
+    assert tuple(ora.columns) == ORA_COLUMNS and "down" in set(ora["direction"])
+    assert not tree.table("gsea/W4_vs_W0").exists()
 
 
 def test_rank_deficient_covariate_fails_before_any_fit(paired_h5ad, tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ GSEA_COLUMNS: tuple[str, ...] = (
     "contrast", "gene_set", "source", "es", "nes", "p_value", "fdr", "n_genes", "leading_edge",
 )
 
-#: Columns of ``tables/gsea/<contrast>_ora.tsv``.
+#: Columns of ``tables/ora/<contrast>.tsv``.
 ORA_COLUMNS: tuple[str, ...] = (
     "contrast", "direction", "gene_set", "source", "overlap", "n_genes", "p_value", "fdr",
     "odds_ratio", "genes",

@@ -4,7 +4,8 @@ Reads the expression AnnData, keeps the samples that passed QC (and says which w
 out and why), checks every contrast and every design before any fitting, fits pydeseq2
 once per design and sample set, and writes per contrast ``tables/de/<id>.tsv``,
 ``plots/de/<id>_volcano.png`` and ``_ma.png``, ``tables/gsea/<id>.tsv`` and enrichment
-plots of the IFN sets (``plots/gsea/<id>_<set label>.png``), plus ``tables/de_design.tsv``
+plots of the IFN sets (``plots/gsea/<id>_<set label>.png``), with ``de.ora`` also
+``tables/ora/<id>.tsv``, plus ``tables/de_design.tsv``
 (one row per contrast: design, rule, samples, pairs, unpaired and dropped patients).
 
 Parameters live in the ``de`` section of ``study.yaml`` (see :class:`DEParams`).
@@ -84,7 +85,7 @@ class DEParams:
     gene_sets
         Extra GMT files (paths) besides the shipped ``gene_sets/``.
     ora
-        Also run over-representation analysis (``tables/gsea/<id>_ora.tsv``).
+        Also run over-representation analysis (``tables/ora/<id>.tsv``).
     interaction
         Test ``visit x <interaction>`` (e.g. ``responder``) when the column exists or a table is given.
     interaction_level
@@ -423,6 +424,32 @@ def select_analysed_samples(
     return obs.loc[keep], left_out
 
 
+def _write_gsea(
+    res: pd.DataFrame,
+    contrast: ContrastSpec,
+    *,
+    tree: ResultsTree,
+    params: DEParams,
+    gene_sets: Mapping[str, GeneSet],
+    seed: int,
+    summary: dict[str, Any],
+) -> None:
+    paths = summary["paths"]
+    ranking, notes = ranking_from_results(res)
+    table, pre, gnotes = run_prerank(
+        ranking, gene_sets, contrast_id=contrast.id, permutations=params.gsea_permutations, seed=seed,
+        min_size=params.gsea_min_size, max_size=params.gsea_max_size, threads=max(1, params.n_cpus))
+    summary["warnings"].extend(notes + gnotes)
+    paths.append(str(write_tsv(table, tree.table(f"gsea/{contrast.id}")).relative_to(tree.root)))
+    if pre is not None:
+        for term in ifn_terms(table):
+            label = IFN_SETS[term][1]
+            p = enrichment_plot(pre, term, tree.plot(f"gsea/{contrast.id}_{label}"),
+                                title=f"{term} ({contrast.id})")
+            paths.append(str(p.relative_to(tree.root)))
+    summary["top_gene_sets"][contrast.id] = table.sort_values("nes")["gene_set"].head(5).tolist()
+
+
 def _write_contrast(
     res: pd.DataFrame,
     contrast: ContrastSpec,
@@ -450,25 +477,12 @@ def _write_contrast(
     }
     summary["top_genes"][contrast.id] = res.dropna(subset=["padj"]).sort_values("padj")["gene_name"].head(
         10).tolist()
-    if not params.gsea:
-        return
-    ranking, notes = ranking_from_results(res)
-    table, pre, gnotes = run_prerank(
-        ranking, gene_sets, contrast_id=contrast.id, permutations=params.gsea_permutations, seed=seed,
-        min_size=params.gsea_min_size, max_size=params.gsea_max_size, threads=max(1, params.n_cpus))
-    summary["warnings"].extend(notes + gnotes)
-    paths.append(str(write_tsv(table, tree.table(f"gsea/{contrast.id}")).relative_to(tree.root)))
-    if pre is not None:
-        for term in ifn_terms(table):
-            label = IFN_SETS[term][1]
-            p = enrichment_plot(pre, term, tree.plot(f"gsea/{contrast.id}_{label}"),
-                                title=f"{term} ({contrast.id})")
-            paths.append(str(p.relative_to(tree.root)))
-    summary["top_gene_sets"][contrast.id] = table.sort_values("nes")["gene_set"].head(5).tolist()
+    if params.gsea:
+        _write_gsea(res, contrast, tree=tree, params=params, gene_sets=gene_sets, seed=seed, summary=summary)
     if params.ora:
         ora, onotes = run_ora(res, gene_sets, contrast_id=contrast.id, padj_cutoff=params.alpha)
         summary["warnings"].extend(onotes)
-        paths.append(str(write_tsv(ora, tree.table(f"gsea/{contrast.id}_ora")).relative_to(tree.root)))
+        paths.append(str(write_tsv(ora, tree.table(f"ora/{contrast.id}")).relative_to(tree.root)))
 
 
 def run_de(
