@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.states import Failed, State
 
 from myocit_omics.analysis import (
     AnalysisContext,
@@ -130,7 +131,7 @@ def trial_analysis(
     reference: str | None = None,
     gene_sets: list[str] | None = None,
     contrasts: list[str] | None = None,
-) -> str:
+) -> str | State:
     """Analyse every accepted batch of the study and write ``results/<run-id>/``.
 
     Parameters
@@ -150,8 +151,9 @@ def trial_analysis(
 
     Returns
     -------
-    str
-        The results folder.
+    str or State
+        The results folder; a ``Failed`` state naming the failed steps if any step failed
+        (every other step's results are kept).
     """
     logger = get_run_logger()
     name = flow_run.name or ""
@@ -203,8 +205,10 @@ def trial_analysis(
     logger.info("Run %s finished (%s). Results: %s", ctx.tree.run_id, status, ctx.tree.root)
     if status != "ok":
         failed = [s for s, v in ctx.manifest.steps.items() if v["status"] == "failed"]
-        msg = f"steps failed: {', '.join(failed)}; see {ctx.tree.manifest}"
-        raise RuntimeError(msg)
+        # a Failed state, not an exception: the dashboard shows the run as failed with this
+        # message, and nobody is shown a traceback for a step whose reason is in the manifest
+        return Failed(message=f"steps failed: {', '.join(failed)}; results so far in {ctx.tree.root}; "
+                      f"reasons in {ctx.tree.manifest}", data=str(ctx.tree.root))
     return str(ctx.tree.root)
 
 

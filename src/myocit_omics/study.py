@@ -81,7 +81,12 @@ def rnaseq_anndata(store: Any) -> Any:
         block.index = pd.Index(list(sheet["sample_id"]), name="sample_id")
         frames.append(block)
         gene_sets.append(set(block.columns))
-        gene_names.update(matrix.gene_names.astype(str).to_dict())
+        for gene_id, name in matrix.gene_names.astype(str).items():
+            # featureCounts and plain tables carry ids only: never let them overwrite a real symbol
+            if name and name != gene_id and name.lower() != "nan":
+                gene_names[gene_id] = name
+            else:
+                gene_names.setdefault(gene_id, gene_id)
         obs = sheet[["sample_id", "patient_id", "visit", "sex", "role", "seq_batch"]].copy()
         obs["batch_id"] = b.batch_id
         obs["batch_name"] = b.name
