@@ -30,8 +30,11 @@ class Cohort:
     def anndata(self, samples: list[str] | None = None) -> ad.AnnData:
         ids = samples or list(self.samples.index)
         x = self.counts[ids].T.to_numpy()
-        a = ad.AnnData(X=np.zeros(x.shape, dtype=np.float32), obs=self.samples.loc[ids].astype(str).copy(),
-                       var=pd.DataFrame({"gene_name": self.gene_names.to_numpy()}, index=self.counts.index))
+        a = ad.AnnData(
+            X=np.zeros(x.shape, dtype=np.float32),
+            obs=self.samples.loc[ids].astype(str).copy(),
+            var=pd.DataFrame({"gene_name": self.gene_names.to_numpy()}, index=self.counts.index),
+        )
         a.layers["counts"] = x
         return a
 
@@ -40,9 +43,17 @@ class Cohort:
         return path
 
 
-def make_cohort(*, seed: int = 7, n_patients: int = 8, n_genes: int = 1500, visits: tuple[str, ...] = ("W0", "W4", "W24"),
-                low_depth: str | None = None, swap: tuple[str, str] | None = None, drop: str | None = None,
-                healthy_controls: int = 0) -> Cohort:
+def make_cohort(
+    *,
+    seed: int = 7,
+    n_patients: int = 8,
+    n_genes: int = 1500,
+    visits: tuple[str, ...] = ("W0", "W4", "W24"),
+    low_depth: str | None = None,
+    swap: tuple[str, str] | None = None,
+    drop: str | None = None,
+    healthy_controls: int = 0,
+) -> Cohort:
     rng = np.random.default_rng(seed)
     isg = ifn_genes()
     names = [f"SYN{i:05d}" for i in range(n_genes)] + isg + list(SEX_GENES)
@@ -50,7 +61,7 @@ def make_cohort(*, seed: int = 7, n_patients: int = 8, n_genes: int = 1500, visi
     base = np.exp(rng.normal(np.log(60), 1.4, size=len(names)))
     base[:50] = 0.02  # unexpressed genes
     load = np.zeros(len(names))
-    load[n_genes:n_genes + len(isg)] = rng.uniform(0.8, 1.6, size=len(isg))
+    load[n_genes : n_genes + len(isg)] = rng.uniform(0.8, 1.6, size=len(isg))
     batch_off = rng.normal(0, 0.15, size=len(names))
     rows = []
     for p in range(1, n_patients + 1):
@@ -60,12 +71,31 @@ def make_cohort(*, seed: int = 7, n_patients: int = 8, n_genes: int = 1500, visi
         for v in visits:
             act = {"W0": a0, "W4": a0 * rng.uniform(0.2, 0.6), "W24": a0 * rng.uniform(0.0, 0.3)}.get(v, a0)
             batch = "seq1" if (p <= n_patients * 3 // 4 and v != "W24") else "seq2"
-            rows.append({"sample_id": f"RNA-{pid}-{v}", "patient_id": pid, "visit": v, "sex": sex, "role": "patient",
-                         "seq_batch": batch, "batch_id": f"batch-{batch}", "ifn": act})
+            rows.append(
+                {
+                    "sample_id": f"RNA-{pid}-{v}",
+                    "patient_id": pid,
+                    "visit": v,
+                    "sex": sex,
+                    "role": "patient",
+                    "seq_batch": batch,
+                    "batch_id": f"batch-{batch}",
+                    "ifn": act,
+                }
+            )
     for h in range(1, healthy_controls + 1):
-        rows.append({"sample_id": f"RNA-HC-{h:02d}", "patient_id": f"HC-{h:02d}", "visit": "W0",
-                     "sex": "F" if h % 2 else "M", "role": "healthy_control", "seq_batch": "seq1",
-                     "batch_id": "batch-seq1", "ifn": rng.uniform(-0.3, 0.3)})
+        rows.append(
+            {
+                "sample_id": f"RNA-HC-{h:02d}",
+                "patient_id": f"HC-{h:02d}",
+                "visit": "W0",
+                "sex": "F" if h % 2 else "M",
+                "role": "healthy_control",
+                "seq_batch": "seq1",
+                "batch_id": "batch-seq1",
+                "ifn": rng.uniform(-0.3, 0.3),
+            }
+        )
     samples = pd.DataFrame(rows).set_index("sample_id")
     pids = sorted(samples["patient_id"].unique())
     patient_eff = rng.normal(0, 0.25, size=(len(names), len(pids)))
@@ -73,8 +103,12 @@ def make_cohort(*, seed: int = 7, n_patients: int = 8, n_genes: int = 1500, visi
     lib = rng.uniform(8e6, 20e6, size=len(samples))
     if low_depth:
         lib[samples.index.get_loc(low_depth)] = 4e5
-    mu = (np.log(base)[:, None] + np.log(2) * load[:, None] * samples["ifn"].to_numpy()[None, :]
-          + patient_eff[:, pidx] + batch_off[:, None] * (samples["seq_batch"] == "seq2").to_numpy()[None, :])
+    mu = (
+        np.log(base)[:, None]
+        + np.log(2) * load[:, None] * samples["ifn"].to_numpy()[None, :]
+        + patient_eff[:, pidx]
+        + batch_off[:, None] * (samples["seq_batch"] == "seq2").to_numpy()[None, :]
+    )
     mu = np.exp(mu)
     female = (samples["sex"] == "F").to_numpy()
     for g, s in SEX_GENES.items():
@@ -93,7 +127,9 @@ def make_cohort(*, seed: int = 7, n_patients: int = 8, n_genes: int = 1500, visi
         counts = counts.drop(columns=drop)
         samples = samples.drop(index=drop)
         activity = activity.drop(index=drop)
-    return Cohort(counts=counts, samples=samples, gene_names=pd.Series(names, index=ids), ifn_activity=activity)
+    return Cohort(
+        counts=counts, samples=samples, gene_names=pd.Series(names, index=ids), ifn_activity=activity
+    )
 
 
 @pytest.fixture(scope="session")

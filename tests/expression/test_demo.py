@@ -29,12 +29,17 @@ def _assemble(batches: list[str]) -> ad.AnnData:
         sheet = pd.read_csv(folder / "samples.csv", dtype=str)
         cols = sheet["column"] if "column" in sheet else sheet["sample_id"]
         parts.append(m.counts[list(cols)].set_axis(list(sheet["sample_id"]), axis=1))
-        obs.append(sheet.drop(columns=["column"], errors="ignore").assign(batch_id=name).set_index("sample_id"))
+        obs.append(
+            sheet.drop(columns=["column"], errors="ignore").assign(batch_id=name).set_index("sample_id")
+        )
         if names is None or (m.gene_names.index != m.gene_names.to_numpy()).any():
             names = m.gene_names
     counts = pd.concat(parts, axis=1, join="inner")
-    a = ad.AnnData(X=np.zeros((counts.shape[1], counts.shape[0]), dtype=np.float32), obs=pd.concat(obs),
-                   var=pd.DataFrame({"gene_name": names.reindex(counts.index).to_numpy()}, index=counts.index))
+    a = ad.AnnData(
+        X=np.zeros((counts.shape[1], counts.shape[0]), dtype=np.float32),
+        obs=pd.concat(obs),
+        var=pd.DataFrame({"gene_name": names.reindex(counts.index).to_numpy()}, index=counts.index),
+    )
     a.layers["counts"] = counts.T.to_numpy()
     return a
 
@@ -63,8 +68,10 @@ def test_demo_faults_ifn_tracking_and_no_drift(tmp_path):
     # every set and method tracks the latent IFN activity
     s = pd.read_csv(out2["paths"]["ifn_scores"], sep="\t")
     s = s[s["qc_pass"]]
-    rho = {k: spearmanr(g["score"], truth.loc[g["sample_id"], "ifn_activity"])[0]
-           for k, g in s.groupby(["gene_set", "method"])}
+    rho = {
+        k: spearmanr(g["score"], truth.loc[g["sample_id"], "ifn_activity"])[0]
+        for k, g in s.groupby(["gene_set", "method"])
+    }
     assert len(rho) == 10 * 4
     assert min(rho.values()) >= 0.9, sorted(rho.items(), key=lambda kv: kv[1])[:3]
 
@@ -73,4 +80,6 @@ def test_demo_faults_ifn_tracking_and_no_drift(tmp_path):
     s2 = pd.read_csv(out2["paths"]["ifn_scores"], sep="\t").set_index(["sample_id", "gene_set", "method"])
     np.testing.assert_allclose(s2.loc[s1.index, "score"], s1["score"], rtol=0, atol=1e-9)
     a1, a2 = ad.read_h5ad(out1["paths"]["anndata"]), ad.read_h5ad(out2["paths"]["anndata"])
-    np.testing.assert_allclose(a2.obs.loc[a1.obs_names, "size_factor"], a1.obs["size_factor"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        a2.obs.loc[a1.obs_names, "size_factor"], a1.obs["size_factor"], rtol=0, atol=1e-9
+    )

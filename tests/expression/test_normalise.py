@@ -67,10 +67,16 @@ def test_log_cpm_by_hand():
 
 
 def _ref(version: int = 1) -> ExpressionReference:
-    return ExpressionReference(version=version, reference="pooled:W0", sample_ids=["a", "b", "c"],
-                               gene_ids=["g1", "g2"], gene_names=["A", "B"],
-                               counts=np.array([[1, 2], [3, 4], [5, 6]]), gene_filter={"min_cpm": 1.0},
-                               ssgsea_span=12.5)
+    return ExpressionReference(
+        version=version,
+        reference="pooled:W0",
+        sample_ids=["a", "b", "c"],
+        gene_ids=["g1", "g2"],
+        gene_names=["A", "B"],
+        counts=np.array([[1, 2], [3, 4], [5, 6]]),
+        gene_filter={"min_cpm": 1.0},
+        ssgsea_span=12.5,
+    )
 
 
 def test_reference_round_trip_and_immutability(tmp_path):

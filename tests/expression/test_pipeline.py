@@ -25,8 +25,12 @@ def _config(**kwargs) -> StudyConfig:
 def faulty(cohort_factory, tmp_path_factory):
     c = cohort_factory(**FAULTS)
     d = tmp_path_factory.mktemp("faulty")
-    out = run_expression(c.write(d / "assembled.h5ad"), config=_config(), tree=ResultsTree(d / "results" / "r1"),
-                         home=d / "home")
+    out = run_expression(
+        c.write(d / "assembled.h5ad"),
+        config=_config(),
+        tree=ResultsTree(d / "results" / "r1"),
+        home=d / "home",
+    )
     return c, d, out
 
 
@@ -42,8 +46,14 @@ def test_outputs_follow_the_contract(faulty):
     assert set(scores["reference"]) == {"pooled:W0"}
     cov = pd.read_csv(tables / "ifn_gene_coverage.tsv", sep="\t")
     assert (cov["status"] == "ok").all()
-    for name in ("qc_metrics", "qc_pca_batch", "qc_pca_visit", "qc_sex_check", "ifn_scores_by_visit",
-                 "ifn_trajectories"):
+    for name in (
+        "qc_metrics",
+        "qc_pca_batch",
+        "qc_pca_visit",
+        "qc_sex_check",
+        "ifn_scores_by_visit",
+        "ifn_trajectories",
+    ):
         assert (d / "results" / "r1" / "plots" / f"{name}.png").stat().st_size > 1000
     a = ad.read_h5ad(out["paths"]["anndata"])
     assert {"counts", "log_cpm", "vst"} <= set(a.layers)
@@ -73,10 +83,12 @@ def test_new_batch_changes_nothing_for_earlier_samples(cohort_factory, tmp_path)
     c = cohort_factory(seed=11)
     first = list(c.samples.index[c.samples["seq_batch"] == "seq1"])
     home = tmp_path / "home"
-    out1 = run_expression(c.write(tmp_path / "a1.h5ad", first), config=_config(), home=home,
-                          tree=ResultsTree(tmp_path / "r1"))
-    out2 = run_expression(c.write(tmp_path / "a2.h5ad"), config=_config(), home=home,
-                          tree=ResultsTree(tmp_path / "r2"))
+    out1 = run_expression(
+        c.write(tmp_path / "a1.h5ad", first), config=_config(), home=home, tree=ResultsTree(tmp_path / "r1")
+    )
+    out2 = run_expression(
+        c.write(tmp_path / "a2.h5ad"), config=_config(), home=home, tree=ResultsTree(tmp_path / "r2")
+    )
     assert out1["reference"]["created_this_run"] and not out2["reference"]["created_this_run"]
     assert out1["reference"]["checksum_sha256"] == out2["reference"]["checksum_sha256"]
     a1, a2 = ad.read_h5ad(out1["paths"]["anndata"]), ad.read_h5ad(out2["paths"]["anndata"])
@@ -106,7 +118,9 @@ def test_plain_cohort_normalisation_would_drift(cohort_factory):
 def test_healthy_control_reference(cohort_factory, tmp_path):
     c = cohort_factory(seed=5, healthy_controls=5)
     cfg = _config(reference=Reference(kind="healthy_control", visit=None))
-    out = run_expression(c.write(tmp_path / "a.h5ad"), config=cfg, home=tmp_path / "h", tree=ResultsTree(tmp_path / "r"))
+    out = run_expression(
+        c.write(tmp_path / "a.h5ad"), config=cfg, home=tmp_path / "h", tree=ResultsTree(tmp_path / "r")
+    )
     assert out["reference"]["ifn_reference"] == "healthy_control"
     assert sorted(out["reference"]["ifn_reference_samples"]) == [f"RNA-HC-{i:02d}" for i in range(1, 6)]
     s = pd.read_csv(out["paths"]["ifn_scores"], sep="\t")
@@ -119,17 +133,25 @@ def test_healthy_control_reference(cohort_factory, tmp_path):
 def test_pinned_missing_reference_version_is_refused(cohort_factory, tmp_path):
     c = cohort_factory(seed=5)
     with pytest.raises(InputError) as err:
-        run_expression(c.write(tmp_path / "a.h5ad"), config=_config(expression={"reference_version": 4}),
-                       home=tmp_path / "h", tree=ResultsTree(tmp_path / "r"))
+        run_expression(
+            c.write(tmp_path / "a.h5ad"),
+            config=_config(expression={"reference_version": 4}),
+            home=tmp_path / "h",
+            tree=ResultsTree(tmp_path / "r"),
+        )
     assert "reference_version" in str(err.value)
 
 
 def test_matrix_without_a_reference_gene_is_refused(cohort_factory, tmp_path):
     c = cohort_factory(seed=5)
-    run_expression(c.write(tmp_path / "a.h5ad"), config=_config(), home=tmp_path / "h", tree=ResultsTree(tmp_path / "r"))
+    run_expression(
+        c.write(tmp_path / "a.h5ad"), config=_config(), home=tmp_path / "h", tree=ResultsTree(tmp_path / "r")
+    )
     a = c.anndata()
     a = a[:, a.var_names[60:]].copy()  # drops expressed genes that the frozen reference holds
     a.write_h5ad(tmp_path / "b.h5ad")
     with pytest.raises(InputError) as err:
-        run_expression(tmp_path / "b.h5ad", config=_config(), home=tmp_path / "h", tree=ResultsTree(tmp_path / "r2"))
+        run_expression(
+            tmp_path / "b.h5ad", config=_config(), home=tmp_path / "h", tree=ResultsTree(tmp_path / "r2")
+        )
     assert "frozen reference" in str(err.value)

@@ -26,8 +26,10 @@ def test_library_metrics_by_hand():
 
 
 def test_sex_check_calls_and_mismatch():
-    lcpm = pd.DataFrame({"XIST": [8.0, -4.0, 8.0, 0.0], "RPS4Y1": [-5.0, 7.0, -5.0, 0.5],
-                         "DDX3Y": [-5.0, 6.0, -5.0, 0.5]}, index=list("abcd"))
+    lcpm = pd.DataFrame(
+        {"XIST": [8.0, -4.0, 8.0, 0.0], "RPS4Y1": [-5.0, 7.0, -5.0, 0.5], "DDX3Y": [-5.0, 6.0, -5.0, 0.5]},
+        index=list("abcd"),
+    )
     out = sex_check(lcpm, pd.Series({"a": "F", "b": "M", "c": "M", "d": "F"}))
     assert out["sex_predicted"].tolist()[:3] == ["F", "M", "F"]
     assert pd.isna(out.at["d", "sex_predicted"])  # gap below 2: undetermined, never a mismatch
@@ -60,12 +62,17 @@ def test_swap_check_flags_both_swapped_samples_only():
 def test_missing_visits_reports_each_gap():
     s = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "visit": ["W0", "W24", "W0"], "role": "patient"})
     out = missing_visits(s, ["W0", "W4", "W24"])
-    assert set(zip(out["patient_id"], out["visit"], strict=True)) == {("P1", "W4"), ("P2", "W4"), ("P2", "W24")}
+    assert set(zip(out["patient_id"], out["visit"], strict=True)) == {
+        ("P1", "W4"),
+        ("P2", "W4"),
+        ("P2", "W24"),
+    }
 
 
 def test_run_qc_finds_planted_faults(cohort_factory):
-    c = cohort_factory(low_depth="RNA-MYO-03-W4", swap=("RNA-MYO-01-W24", "RNA-MYO-02-W24"),
-                       drop="RNA-MYO-05-W4")
+    c = cohort_factory(
+        low_depth="RNA-MYO-03-W4", swap=("RNA-MYO-01-W24", "RNA-MYO-02-W24"), drop="RNA-MYO-05-W4"
+    )
     x = c.counts.T.loc[c.samples.index].to_numpy()
     q = run_qc(x, c.samples, list(c.gene_names), rule=QcRule(), expected_visits=["W0", "W4", "W24"])
     t = q.table.set_index("sample_id")

@@ -26,10 +26,20 @@ def _small_matrix(seed: int = 4, n_genes: int = 600, n_ctrl: int = 5, n_case: in
     base = np.exp(rng.normal(np.log(80), 1.0, size=len(genes)))
     n = n_ctrl + n_case
     act = np.r_[np.zeros(n_ctrl), rng.uniform(1.0, 3.0, n_case)]
-    mu = base[:, None] * np.exp2(np.isin(genes, rice)[:, None] * act[None, :]) * rng.uniform(0.6, 1.6, n)[None, :]
+    mu = (
+        base[:, None]
+        * np.exp2(np.isin(genes, rice)[:, None] * act[None, :])
+        * rng.uniform(0.6, 1.6, n)[None, :]
+    )
     counts = pd.DataFrame(rng.poisson(mu), index=genes, columns=[f"S{i:02d}" for i in range(n)])
-    sheet = pd.DataFrame({"sample_id": counts.columns, "patient_id": [f"P{i}" for i in range(n)],
-                          "visit": ["W0"] * n, "role": ["healthy_control"] * n_ctrl + ["patient"] * n_case})
+    sheet = pd.DataFrame(
+        {
+            "sample_id": counts.columns,
+            "patient_id": [f"P{i}" for i in range(n)],
+            "visit": ["W0"] * n,
+            "role": ["healthy_control"] * n_ctrl + ["patient"] * n_case,
+        }
+    )
     return counts, sheet, pd.Series(act, index=counts.columns)
 
 

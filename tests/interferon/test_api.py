@@ -18,11 +18,18 @@ NOT_ISG_MODULES = {"interferon alpha response (I) (M158.0)", "interferon alpha r
 
 @pytest.fixture
 def lee(shared):
-    counts = pd.read_csv(shared("fixtures", "rnaseq", "lee2021_saec_gse161664_counts.tsv.gz"), sep="\t",
-                         index_col=0)
+    counts = pd.read_csv(
+        shared("fixtures", "rnaseq", "lee2021_saec_gse161664_counts.tsv.gz"), sep="\t", index_col=0
+    )
     meta = pd.read_csv(shared("fixtures", "rnaseq", "lee2021_saec_gse161664_samples.csv"))
-    sheet = pd.DataFrame({"sample_id": meta["sample"], "patient_id": meta["stimulus"], "visit": "W0",
-                          "role": np.where(meta["stimulus"] == "Control", "healthy_control", "patient")})
+    sheet = pd.DataFrame(
+        {
+            "sample_id": meta["sample"],
+            "patient_id": meta["stimulus"],
+            "visit": "W0",
+            "role": np.where(meta["stimulus"] == "Control", "healthy_control", "patient"),
+        }
+    )
     result = score_ifn_detailed(counts, sheet, reference="healthy_control")
     return result, meta.set_index("sample")["stimulus"]
 
@@ -68,8 +75,10 @@ def test_output_columns_and_positive_calls(small_matrix):
 
 def test_too_few_genes_refuses_the_set_and_says_so(small_matrix):
     counts, sheet, _ = small_matrix
-    sets = {"tiny": GeneSet("tiny", ("IFI27", "NOT_A_GENE"), "", "test", ""),
-            "rice": ifn_gene_sets()["RICE_2013_6_ISG"]}
+    sets = {
+        "tiny": GeneSet("tiny", ("IFI27", "NOT_A_GENE"), "", "test", ""),
+        "rice": ifn_gene_sets()["RICE_2013_6_ISG"],
+    }
     res = score_ifn_detailed(counts, sheet, reference="healthy_control", gene_sets=sets, min_genes=2)
     cov = res.coverage.set_index("gene_set")
     assert cov.at["tiny", "status"].startswith("refused")
@@ -98,8 +107,10 @@ def test_bad_inputs_are_refused_with_a_clear_message(small_matrix, change, needl
     assert needle in str(err.value)
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [({"reference": "controls"}, "pooled:<visit>"),
-                                                 ({"methods": ["gsva"]}, "median_fc")])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [({"reference": "controls"}, "pooled:<visit>"), ({"methods": ["gsva"]}, "median_fc")],
+)
 def test_unknown_reference_or_method_lists_the_valid_ones(small_matrix, kwargs, needle):
     counts, sheet, _ = small_matrix
     with pytest.raises(InputError) as err:

@@ -19,9 +19,26 @@ def _write(tmp_path, small_matrix):
 def test_cli_writes_scores_coverage_and_thresholds(tmp_path, small_matrix, capsys):
     counts, sheet = _write(tmp_path, small_matrix)
     out = tmp_path / "out" / "scores.tsv"
-    code = main(["ifn-score", str(counts), "--samples", str(sheet), "--reference", "healthy_control",
-                 "--gene-set", "rice6", "--gene-set", str(tmp_path / "mine.gmt"), "--method", "median_fc",
-                 "--method", "ssgsea", "--out", str(out)])
+    code = main(
+        [
+            "ifn-score",
+            str(counts),
+            "--samples",
+            str(sheet),
+            "--reference",
+            "healthy_control",
+            "--gene-set",
+            "rice6",
+            "--gene-set",
+            str(tmp_path / "mine.gmt"),
+            "--method",
+            "median_fc",
+            "--method",
+            "ssgsea",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     scores = pd.read_csv(out, sep="\t")
     assert set(scores["gene_set"]) == {"RICE_2013_6_ISG", "MY_SET"}
@@ -35,12 +52,34 @@ def test_cli_writes_scores_coverage_and_thresholds(tmp_path, small_matrix, capsy
 
 def test_cli_bad_input_exits_2_with_a_message(tmp_path, small_matrix, capsys):
     counts, sheet = _write(tmp_path, small_matrix)
-    code = main(["ifn-score", str(counts), "--samples", str(sheet), "--reference", "pooled:W4",
-                 "--out", str(tmp_path / "x.tsv")])
+    code = main(
+        [
+            "ifn-score",
+            str(counts),
+            "--samples",
+            str(sheet),
+            "--reference",
+            "pooled:W4",
+            "--out",
+            str(tmp_path / "x.tsv"),
+        ]
+    )
     assert code == 2
     assert "W4" in capsys.readouterr().err
     assert not (tmp_path / "x.tsv").exists()
-    code = main(["ifn-score", str(counts), "--samples", str(sheet), "--reference", "healthy_control",
-                 "--gene-set", "no_such_set", "--out", str(tmp_path / "x.tsv")])
+    code = main(
+        [
+            "ifn-score",
+            str(counts),
+            "--samples",
+            str(sheet),
+            "--reference",
+            "healthy_control",
+            "--gene-set",
+            "no_such_set",
+            "--out",
+            str(tmp_path / "x.tsv"),
+        ]
+    )
     assert code == 2
     assert "rice6" in capsys.readouterr().err

@@ -26,7 +26,7 @@ def test_ssgsea_ranks_follow_gsva_ties():
     # average ranks 1, 2.5, 2.5, 4 truncate to 1, 2, 2, 4; ties keep row order
     pos, w = m.ssgsea_ranks(np.array([[0.0, 5.0, 5.0, 9.0]]))
     assert pos.tolist() == [[4, 2, 3, 1]]
-    np.testing.assert_allclose(w, [[1.0, 2 ** 0.25, 2 ** 0.25, 4 ** 0.25]])
+    np.testing.assert_allclose(w, [[1.0, 2**0.25, 2**0.25, 4**0.25]])
 
 
 def _golden(golden):
@@ -71,5 +71,6 @@ def test_frozen_score_genes_equals_scanpy_on_the_reference():
     # the frozen controls score a new sample from that sample alone
     new = np.log2(rng.poisson(30, size=(1, 400)) + 1.0)
     both = m.score_genes(np.vstack([x, new]), np.arange(10, 25), np.array([genes.index(g) for g in ctrl]))
-    assert both[-1] == pytest.approx(m.score_genes(new, np.arange(10, 25),
-                                                   np.array([genes.index(g) for g in ctrl]))[0], abs=1e-12)
+    assert both[-1] == pytest.approx(
+        m.score_genes(new, np.arange(10, 25), np.array([genes.index(g) for g in ctrl]))[0], abs=1e-12
+    )

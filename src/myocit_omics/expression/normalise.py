@@ -54,18 +54,28 @@ class GeneFilterRule:
         section = dict(section or {})
         unknown = set(section) - set(DEFAULT_GENE_FILTER)
         if unknown:
-            raise InputError("unknown key in expression.gene_filter", file=file,
-                             column="expression.gene_filter", value=sorted(unknown)[0],
-                             expected=f"one of {sorted(DEFAULT_GENE_FILTER)}", rule="config.gene_filter")
+            raise InputError(
+                "unknown key in expression.gene_filter",
+                file=file,
+                column="expression.gene_filter",
+                value=sorted(unknown)[0],
+                expected=f"one of {sorted(DEFAULT_GENE_FILTER)}",
+                rule="config.gene_filter",
+            )
         rule = cls(**{**DEFAULT_GENE_FILTER, **section})
         if not (rule.min_cpm >= 0 and 0 < rule.min_share <= 1):
-            raise InputError("invalid gene filter rule", file=file, column="expression.gene_filter",
-                             value=section, expected="min_cpm >= 0 and 0 < min_share <= 1",
-                             rule="config.gene_filter")
+            raise InputError(
+                "invalid gene filter rule",
+                file=file,
+                column="expression.gene_filter",
+                value=section,
+                expected="min_cpm >= 0 and 0 < min_share <= 1",
+                rule="config.gene_filter",
+            )
         return rule
 
     def min_samples(self, n_samples: int) -> int:
-        """Number of samples that must reach ``min_cpm``."""
+        """Return how many samples must reach ``min_cpm``."""
         return max(2, math.ceil(self.min_share * n_samples)) if n_samples > 1 else 1
 
     def describe(self) -> str:
@@ -86,8 +96,9 @@ def log_geometric_means(counts: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(counts, dtype=float)).mean(axis=0)
 
 
-def size_factors(counts: np.ndarray, log_geomeans: np.ndarray, *, sample_ids: list[str] | None = None
-                 ) -> np.ndarray:
+def size_factors(
+    counts: np.ndarray, log_geomeans: np.ndarray, *, sample_ids: list[str] | None = None
+) -> np.ndarray:
     """DESeq2 median-of-ratios size factors against given per-gene log geometric means.
 
     Parameters
@@ -112,17 +123,25 @@ def size_factors(counts: np.ndarray, log_geomeans: np.ndarray, *, sample_ids: li
     counts = np.asarray(counts, dtype=float)
     usable = np.isfinite(log_geomeans)[None, :] & (counts > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(usable, np.log(np.where(counts > 0, counts, 1.0)) - np.where(
-            np.isfinite(log_geomeans), log_geomeans, 0.0)[None, :], np.nan)
+        ratios = np.where(
+            usable,
+            np.log(np.where(counts > 0, counts, 1.0))
+            - np.where(np.isfinite(log_geomeans), log_geomeans, 0.0)[None, :],
+            np.nan,
+        )
     empty = ~usable.any(axis=1)
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
         name = sample_ids[i] if sample_ids else f"sample {i + 1}"
-        raise InputError("sample has no counts on the reference genes, so no size factor can be computed",
-                         file="count matrix", column=name, value=0,
-                         expected="positive counts on genes expressed in every reference sample",
-                         rule="normalise.size_factor")
-    return np.exp(np.nanmedian(ratios, axis=1))
+        raise InputError(
+            "sample has no counts on the reference genes, so no size factor can be computed",
+            file="count matrix",
+            column=name,
+            value=0,
+            expected="positive counts on genes expressed in every reference sample",
+            rule="normalise.size_factor",
+        )
+    return np.exp(np.array([np.median(r[u]) for r, u in zip(ratios, usable, strict=True)]))
 
 
 def log_cpm(counts: np.ndarray, *, prior_count: float = 0.5) -> np.ndarray:
@@ -197,11 +216,18 @@ class ExpressionReference:
 
     def manifest(self) -> dict[str, Any]:
         """Small dict for the run manifest."""
-        return {"name": self.name, "version": self.version, "reference": self.reference,
-                "checksum_sha256": self.checksum, "n_samples": len(self.sample_ids),
-                "n_genes": len(self.gene_ids), "gene_filter": self.gene_filter,
-                "created_utc": self.created_utc, "ssgsea_span": self.ssgsea_span,
-                "vst": self.vst is not None}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "reference": self.reference,
+            "checksum_sha256": self.checksum,
+            "n_samples": len(self.sample_ids),
+            "n_genes": len(self.gene_ids),
+            "gene_filter": self.gene_filter,
+            "created_utc": self.created_utc,
+            "ssgsea_span": self.ssgsea_span,
+            "vst": self.vst is not None,
+        }
 
     def save(self, folder: str | Path) -> Path:
         """Write ``<name>.npz`` then ``<name>.json`` (with the npz SHA-256), atomically.
@@ -211,24 +237,39 @@ class ExpressionReference:
         folder = Path(folder)
         json_path = folder / f"{self.name}.json"
         if json_path.exists():
-            raise InputError("a frozen reference of this version exists already and is never overwritten",
-                             file=str(json_path), value=self.version, expected="a new version number",
-                             rule="reference.exists")
+            raise InputError(
+                "a frozen reference of this version exists already and is never overwritten",
+                file=str(json_path),
+                value=self.version,
+                expected="a new version number",
+                rule="reference.exists",
+            )
         buf = io.BytesIO()
-        np.savez_compressed(buf, counts=self.counts.astype(np.int64),
-                            gene_ids=np.array(self.gene_ids, dtype=str),
-                            gene_names=np.array(self.gene_names, dtype=str),
-                            sample_ids=np.array(self.sample_ids, dtype=str))
+        np.savez_compressed(
+            buf,
+            counts=self.counts.astype(np.int64),
+            gene_ids=np.array(self.gene_ids, dtype=str),
+            gene_names=np.array(self.gene_names, dtype=str),
+            sample_ids=np.array(self.sample_ids, dtype=str),
+        )
         data = buf.getvalue()
         self.checksum = hashlib.sha256(data).hexdigest()
         with atomic_path(folder / f"{self.name}.npz") as tmp:
             tmp.write_bytes(data)
-        meta = {"schema": "myocit-expression-reference/1", "version": self.version,
-                "reference": self.reference, "created_utc": self.created_utc,
-                "gene_filter": self.gene_filter, "ssgsea_span": self.ssgsea_span, "vst": self.vst,
-                "n_genes_input": self.n_genes_input, "n_samples": len(self.sample_ids),
-                "n_genes": len(self.gene_ids), "arrays": f"{self.name}.npz",
-                "arrays_sha256": self.checksum}
+        meta = {
+            "schema": "myocit-expression-reference/1",
+            "version": self.version,
+            "reference": self.reference,
+            "created_utc": self.created_utc,
+            "gene_filter": self.gene_filter,
+            "ssgsea_span": self.ssgsea_span,
+            "vst": self.vst,
+            "n_genes_input": self.n_genes_input,
+            "n_samples": len(self.sample_ids),
+            "n_genes": len(self.gene_ids),
+            "arrays": f"{self.name}.npz",
+            "arrays_sha256": self.checksum,
+        }
         with atomic_path(json_path) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return json_path
@@ -240,24 +281,36 @@ class ExpressionReference:
         try:
             meta = json.loads(json_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read the frozen reference: {exc}", file=str(json_path),
-                             rule="reference.read") from None
+            raise InputError(
+                f"cannot read the frozen reference: {exc}", file=str(json_path), rule="reference.read"
+            ) from None
         npz = json_path.parent / meta["arrays"]
         data = npz.read_bytes() if npz.is_file() else b""
         digest = hashlib.sha256(data).hexdigest()
         if digest != meta.get("arrays_sha256"):
-            raise InputError("the frozen reference's arrays do not match their recorded checksum "
-                             "(changed or missing)", file=str(npz), value=digest,
-                             expected=f"sha256 {meta.get('arrays_sha256')}", rule="reference.checksum",
-                             fix="restore the file, or remove both files to create a new reference version")
+            raise InputError(
+                "the frozen reference's arrays do not match their recorded checksum (changed or missing)",
+                file=str(npz),
+                value=digest,
+                expected=f"sha256 {meta.get('arrays_sha256')}",
+                rule="reference.checksum",
+                fix="restore the file, or remove both files to create a new reference version",
+            )
         arrays = np.load(io.BytesIO(data), allow_pickle=False)
-        return cls(version=int(meta["version"]), reference=meta["reference"],
-                   sample_ids=[str(x) for x in arrays["sample_ids"]],
-                   gene_ids=[str(x) for x in arrays["gene_ids"]],
-                   gene_names=[str(x) for x in arrays["gene_names"]], counts=arrays["counts"],
-                   gene_filter=meta["gene_filter"], ssgsea_span=meta.get("ssgsea_span"),
-                   vst=meta.get("vst"), created_utc=meta["created_utc"],
-                   n_genes_input=meta.get("n_genes_input"), checksum=digest)
+        return cls(
+            version=int(meta["version"]),
+            reference=meta["reference"],
+            sample_ids=[str(x) for x in arrays["sample_ids"]],
+            gene_ids=[str(x) for x in arrays["gene_ids"]],
+            gene_names=[str(x) for x in arrays["gene_names"]],
+            counts=arrays["counts"],
+            gene_filter=meta["gene_filter"],
+            ssgsea_span=meta.get("ssgsea_span"),
+            vst=meta.get("vst"),
+            created_utc=meta["created_utc"],
+            n_genes_input=meta.get("n_genes_input"),
+            checksum=digest,
+        )
 
 
 def find_references(folder: str | Path) -> dict[int, Path]:

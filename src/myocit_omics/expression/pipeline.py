@@ -38,7 +38,6 @@ from myocit_omics.expression.normalise import (
     GeneFilterRule,
     find_references,
     log_cpm,
-    log_geometric_means,
     normalised_log,
     size_factors,
 )
@@ -52,39 +51,73 @@ from myocit_omics.results import ResultsTree, save_figure, write_h5ad, write_tsv
 
 log = logging.getLogger(__name__)
 
-IFN_SCORE_COLUMNS = ["sample_id", "patient_id", "visit", "gene_set", "method", "score", "n_genes", "reference",
-                     "positive", "qc_pass"]
+IFN_SCORE_COLUMNS = [
+    "sample_id",
+    "patient_id",
+    "visit",
+    "gene_set",
+    "method",
+    "score",
+    "n_genes",
+    "reference",
+    "positive",
+    "qc_pass",
+]
 REQUIRED_OBS = ("patient_id", "visit")
 
 
 def _read_adata(path: Path) -> tuple[ad.AnnData, np.ndarray]:
     if not Path(path).is_file():
-        raise InputError("assembled expression AnnData not found", file=str(path), expected="an .h5ad file",
-                         rule="expression.input")
+        raise InputError(
+            "assembled expression AnnData not found",
+            file=str(path),
+            expected="an .h5ad file",
+            rule="expression.input",
+        )
     adata = ad.read_h5ad(path)
     counts = adata.layers["counts"] if "counts" in adata.layers else adata.X
     counts = counts.toarray() if hasattr(counts, "toarray") else np.asarray(counts)
     counts = np.asarray(counts, dtype=float)
     for col in REQUIRED_OBS:
         if col not in adata.obs:
-            raise InputError("the expression AnnData lacks a sample column", file=str(path), column=f"obs.{col}",
-                             expected=f"obs columns {', '.join(REQUIRED_OBS)}", rule="expression.obs")
+            raise InputError(
+                "the expression AnnData lacks a sample column",
+                file=str(path),
+                column=f"obs.{col}",
+                expected=f"obs columns {', '.join(REQUIRED_OBS)}",
+                rule="expression.obs",
+            )
     bad = ~np.isfinite(counts) | (counts < 0)
     if bad.any():
         s, g = np.argwhere(bad)[0]
-        raise InputError("count is missing, negative or infinite", file=str(path), row=int(s) + 1,
-                         column=str(adata.var_names[g]), value=counts[s, g], expected="a non-negative count",
-                         rule="expression.counts")
+        raise InputError(
+            "count is missing, negative or infinite",
+            file=str(path),
+            row=int(s) + 1,
+            column=str(adata.var_names[g]),
+            value=counts[s, g],
+            expected="a non-negative count",
+            rule="expression.counts",
+        )
     if adata.n_obs < 3:
-        raise InputError("too few samples for expression QC", file=str(path), value=adata.n_obs,
-                         expected="at least 3 samples", rule="expression.samples")
+        raise InputError(
+            "too few samples for expression QC",
+            file=str(path),
+            value=adata.n_obs,
+            expected="at least 3 samples",
+            rule="expression.samples",
+        )
     return adata, counts
 
 
 def _gene_names(adata: ad.AnnData) -> list[str]:
-    names = adata.var["gene_name"] if "gene_name" in adata.var else pd.Series(index=adata.var_names, dtype=object)
-    return [str(n) if isinstance(n, str) and n.strip() else str(g)
-            for g, n in zip(adata.var_names, names, strict=True)]
+    names = (
+        adata.var["gene_name"] if "gene_name" in adata.var else pd.Series(index=adata.var_names, dtype=object)
+    )
+    return [
+        str(n) if isinstance(n, str) and n.strip() else str(g)
+        for g, n in zip(adata.var_names, names, strict=True)
+    ]
 
 
 def _reference_spec(config: StudyConfig) -> str:
@@ -101,9 +134,15 @@ def _score_reference(ref: ExpressionReference) -> tuple[ScoreReference, np.ndarr
     """ScoreReference of a frozen expression reference, and the universe positions among its genes."""
     ref_log = normalised_log(ref.counts, ref.size_factors)
     pos = symbol_universe(ref.gene_names, ref_log)
-    score_ref = ScoreReference(label=ref.reference, sample_ids=list(ref.sample_ids),
-                               genes=[ref.gene_names[i] for i in pos], log=ref_log[:, pos],
-                               ssgsea_span=ref.ssgsea_span, version=ref.name, checksum=ref.checksum)
+    score_ref = ScoreReference(
+        label=ref.reference,
+        sample_ids=list(ref.sample_ids),
+        genes=[ref.gene_names[i] for i in pos],
+        log=ref_log[:, pos],
+        ssgsea_span=ref.ssgsea_span,
+        version=ref.name,
+        checksum=ref.checksum,
+    )
     return score_ref, pos
 
 
@@ -115,8 +154,17 @@ def _vst_module() -> Any:
     return vst
 
 
-def create_reference(counts: np.ndarray, samples: pd.DataFrame, gene_ids: list[str], gene_names: list[str], *,
-                     spec: str, rule: GeneFilterRule, version: int, file: str) -> ExpressionReference:
+def create_reference(
+    counts: np.ndarray,
+    samples: pd.DataFrame,
+    gene_ids: list[str],
+    gene_names: list[str],
+    *,
+    spec: str,
+    rule: GeneFilterRule,
+    version: int,
+    file: str,
+) -> ExpressionReference:
     """Freeze a new expression reference from this run's QC-passed samples.
 
     The gene filter is applied to the QC-passed samples; the reference samples (per ``spec``)
@@ -124,33 +172,51 @@ def create_reference(counts: np.ndarray, samples: pd.DataFrame, gene_ids: list[s
     """
     keep = rule.apply(counts)
     if keep.sum() < 10:
-        raise InputError("fewer than 10 genes pass the expression filter", file=file, value=int(keep.sum()),
-                         expected=rule.describe(), rule="expression.filter")
+        raise InputError(
+            "fewer than 10 genes pass the expression filter",
+            file=file,
+            value=int(keep.sum()),
+            expected=rule.describe(),
+            rule="expression.filter",
+        )
     ref_ids = select_reference_samples(samples, spec, file=file)
     rows = samples.index.get_indexer(ref_ids)
-    ref = ExpressionReference(version=version, reference=spec, sample_ids=ref_ids,
-                              gene_ids=[g for g, k in zip(gene_ids, keep, strict=True) if k],
-                              gene_names=[g for g, k in zip(gene_names, keep, strict=True) if k],
-                              counts=np.rint(counts[np.ix_(rows, np.flatnonzero(keep))]).astype(np.int64),
-                              gene_filter={**rule.__dict__, "description": rule.describe()},
-                              n_genes_input=len(gene_ids))
+    ref = ExpressionReference(
+        version=version,
+        reference=spec,
+        sample_ids=ref_ids,
+        gene_ids=[g for g, k in zip(gene_ids, keep, strict=True) if k],
+        gene_names=[g for g, k in zip(gene_names, keep, strict=True) if k],
+        counts=np.rint(counts[np.ix_(rows, np.flatnonzero(keep))]).astype(np.int64),
+        gene_filter={**rule.__dict__, "description": rule.describe()},
+        n_genes_input=len(gene_ids),
+    )
     vst = _vst_module()
     if vst is not None:
         trend = vst.fit_vst_trend(ref.counts, ref.size_factors)
         ref.vst = trend.to_dict()
     score_ref, _ = _score_reference(ref)
     default_sets = {n: gs for n, gs in ifn_gene_sets().items() if n in IFN_SETS}
-    cols = [np.array([score_ref.gene_index.get_loc(g) for g in gs.genes if g in score_ref.gene_index])
-            for gs in default_sets.values()]
+    cols = [
+        np.array([score_ref.gene_index.get_loc(g) for g in gs.genes if g in score_ref.gene_index])
+        for gs in default_sets.values()
+    ]
     cols = [c for c in cols if len(c) > 0]
     if cols:
         ref.ssgsea_span = ssgsea_span(ssgsea_raw(score_ref.log, cols))
     return ref
 
 
-def load_or_create_reference(home: Path, counts: np.ndarray, samples: pd.DataFrame, gene_ids: list[str],
-                             gene_names: list[str], *, config: StudyConfig, file: str
-                             ) -> tuple[ExpressionReference, bool]:
+def load_or_create_reference(
+    home: Path,
+    counts: np.ndarray,
+    samples: pd.DataFrame,
+    gene_ids: list[str],
+    gene_names: list[str],
+    *,
+    config: StudyConfig,
+    file: str,
+) -> tuple[ExpressionReference, bool]:
     """Load the frozen reference of the study (pinned or latest for the configured kind), or create v1/vN."""
     folder = home / "references"
     spec = _reference_spec(config)
@@ -158,17 +224,30 @@ def load_or_create_reference(home: Path, counts: np.ndarray, samples: pd.DataFra
     pinned = config.expression.get("reference_version")
     if pinned is not None:
         if int(pinned) not in found:
-            raise InputError("pinned frozen reference not found", file=str(folder),
-                             column="expression.reference_version", value=pinned,
-                             expected=f"one of {sorted(found) or 'none yet'}", rule="reference.missing")
+            raise InputError(
+                "pinned frozen reference not found",
+                file=str(folder),
+                column="expression.reference_version",
+                value=pinned,
+                expected=f"one of {sorted(found) or 'none yet'}",
+                rule="reference.missing",
+            )
         return ExpressionReference.load(found[int(pinned)]), False
     for version in sorted(found, reverse=True):
         ref = ExpressionReference.load(found[version])
         if ref.reference == spec:
             return ref, False
     rule = GeneFilterRule.from_config(config.expression.get("gene_filter"))
-    ref = create_reference(counts, samples, gene_ids, gene_names, spec=spec, rule=rule,
-                           version=max(found, default=0) + 1, file=file)
+    ref = create_reference(
+        counts,
+        samples,
+        gene_ids,
+        gene_names,
+        spec=spec,
+        rule=rule,
+        version=max(found, default=0) + 1,
+        file=file,
+    )
     ref.save(folder)
     return ref, True
 
@@ -181,8 +260,9 @@ def _h5ad_safe(value: Any) -> Any:
     return "NA" if value is None else value
 
 
-def run_expression(adata_path: str | Path, *, config: StudyConfig, tree: ResultsTree, home: str | Path
-                   ) -> dict[str, Any]:
+def run_expression(
+    adata_path: str | Path, *, config: StudyConfig, tree: ResultsTree, home: str | Path
+) -> dict[str, Any]:
     """Run expression QC, frozen normalisation, VST/log-CPM and IFN scores; write tables, plots, AnnData.
 
     Parameters
@@ -216,23 +296,36 @@ def run_expression(adata_path: str | Path, *, config: StudyConfig, tree: Results
 
     # 1. QC and the exclusion rule.
     rule = QcRule.from_config(config.expression.get("qc"))
-    qc = run_qc(counts, obs, gene_names, rule=rule, expected_visits=list(config.omics_visits), seed=config.seed)
+    qc = run_qc(
+        counts, obs, gene_names, rule=rule, expected_visits=list(config.omics_visits), seed=config.seed
+    )
     qc_table = qc.table.set_index("sample_id")
     passed = qc_table["qc_pass"].to_numpy(dtype=bool)
     if passed.sum() < 3:
-        raise InputError("fewer than 3 samples pass QC", file=str(adata_path), value=int(passed.sum()),
-                         expected="at least 3 QC-passed samples", rule="expression.qc_pass")
+        raise InputError(
+            "fewer than 3 samples pass QC",
+            file=str(adata_path),
+            value=int(passed.sum()),
+            expected="at least 3 QC-passed samples",
+            rule="expression.qc_pass",
+        )
 
     # 2. Frozen reference: size factors, gene universe, VST trend, ssGSEA span.
-    ref, created = load_or_create_reference(home, counts[passed], obs[passed], gene_ids, gene_names,
-                                            config=config, file=str(adata_path))
+    ref, created = load_or_create_reference(
+        home, counts[passed], obs[passed], gene_ids, gene_names, config=config, file=str(adata_path)
+    )
     gpos = pd.Index(gene_ids).get_indexer(ref.gene_ids)
     if (gpos < 0).any():
         missing = ref.gene_ids[int(np.flatnonzero(gpos < 0)[0])]
-        raise InputError("a gene of the frozen reference is absent from the expression matrix",
-                         file=str(adata_path), column="var", value=missing,
-                         expected=f"all {len(ref.gene_ids)} genes of {ref.name}", rule="reference.genes",
-                         fix="use the same annotation, or pin/create another reference version")
+        raise InputError(
+            "a gene of the frozen reference is absent from the expression matrix",
+            file=str(adata_path),
+            column="var",
+            value=missing,
+            expected=f"all {len(ref.gene_ids)} genes of {ref.name}",
+            rule="reference.genes",
+            fix="use the same annotation, or pin/create another reference version",
+        )
     kept = counts[:, gpos]
     sf = size_factors(kept, ref.log_geomeans, sample_ids=list(adata.obs_names))
     adata.obs["size_factor"] = sf
@@ -253,15 +346,24 @@ def run_expression(adata_path: str | Path, *, config: StudyConfig, tree: Results
     sets = _gene_sets(config, home)
     methods = config.interferon.get("methods") or list(METHODS)
     min_genes = int(config.interferon.get("min_genes", DEFAULT_MIN_GENES))
-    result = score_matrix(pd.DataFrame(log_norm, index=adata.obs_names, columns=score_ref.genes),
-                          reference=score_ref, gene_sets=sets, methods=methods, min_genes=min_genes,
-                          present_genes=gene_names, random_state=config.seed % (2**32))
+    result = score_matrix(
+        pd.DataFrame(log_norm, index=adata.obs_names, columns=score_ref.genes),
+        reference=score_ref,
+        gene_sets=sets,
+        methods=methods,
+        min_genes=min_genes,
+        present_genes=gene_names,
+        random_state=config.seed % (2**32),
+    )
     for name in result.refused:
-        warnings.append(f"gene set {name!r} refused: "
-                        + result.coverage.set_index("gene_set").at[name, "status"])
+        warnings.append(
+            f"gene set {name!r} refused: " + result.coverage.set_index("gene_set").at[name, "status"]
+        )
     if config.reference.kind != "healthy_control":
-        warnings.append(f"IFN reference is {score_ref.label} (patients, no healthy controls): scores are relative "
-                        "to the cohort baseline and 'positive' means above its mean + 2 SD")
+        warnings.append(
+            f"IFN reference is {score_ref.label} (patients, no healthy controls): scores are relative "
+            "to the cohort baseline and 'positive' means above its mean + 2 SD"
+        )
     scores = result.scores.join(obs[["patient_id", "visit"]], on="sample_id")
     scores["qc_pass"] = scores["sample_id"].map(qc_table["qc_pass"])
     wide = result.wide()
@@ -269,8 +371,16 @@ def run_expression(adata_path: str | Path, *, config: StudyConfig, tree: Results
         adata.obs[col] = wide[col].reindex(adata.obs_names).to_numpy()
 
     # 4. QC columns into obs; AnnData metadata.
-    for col in ("library_size", "detected_genes", "top_share", "pca_outlier", "sex_predicted", "sex_mismatch",
-                "swap_suspect", "sex_score"):
+    for col in (
+        "library_size",
+        "detected_genes",
+        "top_share",
+        "pca_outlier",
+        "sex_predicted",
+        "sex_mismatch",
+        "swap_suspect",
+        "sex_score",
+    ):
         values = qc_table[col].reindex(adata.obs_names)
         adata.obs[f"qc_{col}"] = values.astype(str) if values.dtype == object else values.to_numpy()
     adata.obs["qc_pass"] = qc_table["qc_pass"].reindex(adata.obs_names).to_numpy(dtype=bool)
@@ -305,8 +415,11 @@ def run_expression(adata_path: str | Path, *, config: StudyConfig, tree: Results
     paths["anndata"] = str(write_h5ad(adata, tree.anndata("expression")))
 
     excluded = {sid: qc_table.at[sid, "qc_reason"] for sid in qc_table.index[~qc_table["qc_pass"]]}
-    flagged = {sid: qc_table.at[sid, "qc_reason"] for sid in qc_table.index
-               if qc_table.at[sid, "qc_pass"] and qc_table.at[sid, "qc_reason"]}
+    flagged = {
+        sid: qc_table.at[sid, "qc_reason"]
+        for sid in qc_table.index
+        if qc_table.at[sid, "qc_pass"] and qc_table.at[sid, "qc_reason"]
+    }
     for w in warnings:
         log.warning(w)
     return {
@@ -320,10 +433,17 @@ def run_expression(adata_path: str | Path, *, config: StudyConfig, tree: Results
         "n_genes_input": len(gene_ids),
         "n_genes_kept": len(ref.gene_ids),
         "gene_filter": ref.gene_filter.get("description"),
-        "reference": {**ref.manifest(), "created_this_run": created, "path": str(home / "references" / ref.name),
-                      "ifn_reference": score_ref.label, "ifn_reference_samples": list(score_ref.sample_ids)},
-        "gene_sets": [{"name": gs.name, "label": gs.label, "file": gs.source, "sha256": gs.sha256}
-                      for gs in sets.values()],
+        "reference": {
+            **ref.manifest(),
+            "created_this_run": created,
+            "path": str(home / "references" / ref.name),
+            "ifn_reference": score_ref.label,
+            "ifn_reference_samples": list(score_ref.sample_ids),
+        },
+        "gene_sets": [
+            {"name": gs.name, "label": gs.label, "file": gs.source, "sha256": gs.sha256}
+            for gs in sets.values()
+        ],
         "methods": list(methods),
         "refused_gene_sets": result.refused,
         "warnings": warnings,

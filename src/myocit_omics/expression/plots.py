@@ -11,11 +11,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from myocit_omics.config import PROTOCOL_VISITS  # noqa: E402
+from myocit_omics.config import PROTOCOL_VISITS
 
 PASS_COLOURS = {True: "#4C72B0", False: "#C44E52"}
 
@@ -31,8 +31,12 @@ def qc_metrics_figure(qc: pd.DataFrame, *, min_library_size: float) -> Any:
     fig, axes = plt.subplots(3, 1, figsize=(max(6, 0.22 * len(qc)), 8), sharex=True)
     colours = [PASS_COLOURS[bool(p)] for p in qc["qc_pass"]]
     x = np.arange(len(qc))
-    for ax, col, label in zip(axes, ("library_size", "detected_genes", "top_share"),
-                              ("library size (reads)", "detected genes", "share in top genes"), strict=True):
+    for ax, col, label in zip(
+        axes,
+        ("library_size", "detected_genes", "top_share"),
+        ("library size (reads)", "detected genes", "share in top genes"),
+        strict=True,
+    ):
         ax.bar(x, qc[col].astype(float), color=colours)
         ax.set_ylabel(label)
     axes[0].axhline(min_library_size, ls="--", color="grey", lw=1)
@@ -88,7 +92,9 @@ def ifn_by_visit_figure(scores: pd.DataFrame, *, label: str) -> Any:
     """One panel per method: the set's scores by visit (QC-passed samples), threshold line."""
     d = scores[(scores["label"] == label) & scores["qc_pass"].astype(bool)]
     methods = list(pd.unique(d["method"]))
-    fig, axes = plt.subplots(1, max(1, len(methods)), figsize=(3.2 * max(1, len(methods)), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(methods)), figsize=(3.2 * max(1, len(methods)), 3.6), squeeze=False
+    )
     order = _visit_order(d["visit"]) if len(d) else []
     for ax, method in zip(axes[0], methods, strict=False):
         dm = d[d["method"] == method]
@@ -97,8 +103,9 @@ def ifn_by_visit_figure(scores: pd.DataFrame, *, label: str) -> Any:
         for i, vals in enumerate(data, start=1):
             ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, s=10, color="#4C72B0")
         ax.set_title(method, fontsize=9)
-    fig.suptitle(f"IFN score {label} by visit (reference: {d['reference'].iat[0] if len(d) else 'NA'})",
-                 fontsize=10)
+    fig.suptitle(
+        f"IFN score {label} by visit (reference: {d['reference'].iat[0] if len(d) else 'NA'})", fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -107,7 +114,9 @@ def ifn_trajectories_figure(scores: pd.DataFrame, *, label: str) -> Any:
     """One panel per method: each patient's score across visits (QC-passed samples)."""
     d = scores[(scores["label"] == label) & scores["qc_pass"].astype(bool)]
     methods = list(pd.unique(d["method"]))
-    fig, axes = plt.subplots(1, max(1, len(methods)), figsize=(3.2 * max(1, len(methods)), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(methods)), figsize=(3.2 * max(1, len(methods)), 3.6), squeeze=False
+    )
     order = _visit_order(d["visit"]) if len(d) else []
     pos = {v: i for i, v in enumerate(order)}
     for ax, method in zip(axes[0], methods, strict=False):

@@ -22,9 +22,22 @@ CHECKS = ("library_size", "detected_genes", "top_share", "pca_outlier", "sex", "
 #: Y-chromosome genes of the sex check (expressed in male blood, silent in female blood).
 CHRY_GENES = ("RPS4Y1", "DDX3Y", "UTY", "KDM5D")
 
-QC_COLUMNS = ["sample_id", "patient_id", "visit", "seq_batch", "library_size", "detected_genes", "top_share",
-              "pca_outlier", "sex_recorded", "sex_predicted", "sex_mismatch", "swap_suspect", "qc_pass",
-              "qc_reason"]
+QC_COLUMNS = [
+    "sample_id",
+    "patient_id",
+    "visit",
+    "seq_batch",
+    "library_size",
+    "detected_genes",
+    "top_share",
+    "pca_outlier",
+    "sex_recorded",
+    "sex_predicted",
+    "sex_mismatch",
+    "swap_suspect",
+    "qc_pass",
+    "qc_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -72,23 +85,37 @@ class QcRule:
         names = {f.name for f in fields(cls)}
         for key in section:
             if key not in names:
-                raise InputError("unknown key in expression.qc", file=file, column="expression.qc", value=key,
-                                 expected=f"one of {sorted(names)}", rule="config.qc")
+                raise InputError(
+                    "unknown key in expression.qc",
+                    file=file,
+                    column="expression.qc",
+                    value=key,
+                    expected=f"one of {sorted(names)}",
+                    rule="config.qc",
+                )
         if "exclude_on" in section:
             ex = section["exclude_on"]
             ex = [ex] if isinstance(ex, str) else list(ex or [])
             for name in ex:
                 if name not in CHECKS:
-                    raise InputError("unknown QC check in expression.qc.exclude_on", file=file,
-                                     column="expression.qc.exclude_on", value=name,
-                                     expected=f"any of {', '.join(CHECKS)}", rule="config.qc")
+                    raise InputError(
+                        "unknown QC check in expression.qc.exclude_on",
+                        file=file,
+                        column="expression.qc.exclude_on",
+                        value=name,
+                        expected=f"any of {', '.join(CHECKS)}",
+                        rule="config.qc",
+                    )
             section["exclude_on"] = tuple(ex)
         return cls(**section)
 
     def describe(self) -> str:
-        """The exclusion rule in words, for the manifest."""
-        return ("exclude a sample failing: " + (", ".join(self.exclude_on) or "nothing")
-                + f" (library size < {self.min_library_size:,.0f} or > {self.nmads:g} MADs low)")
+        """Return the exclusion rule in words, for the manifest."""
+        return (
+            "exclude a sample failing: "
+            + (", ".join(self.exclude_on) or "nothing")
+            + f" (library size < {self.min_library_size:,.0f} or > {self.nmads:g} MADs low)"
+        )
 
 
 def library_metrics(counts: np.ndarray, *, top_n: int = 50) -> pd.DataFrame:
@@ -112,8 +139,9 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return (v - med) / mad
 
 
-def pca_outliers(log_cpm: np.ndarray, *, n_genes: int = 2000, n_comps: int = 3, z: float = 5.0,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pca_outliers(
+    log_cpm: np.ndarray, *, n_genes: int = 2000, n_comps: int = 3, z: float = 5.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PCA (scanpy) of the most variable genes and robust outlier calls.
 
     Returns
@@ -129,7 +157,9 @@ def pca_outliers(log_cpm: np.ndarray, *, n_genes: int = 2000, n_comps: int = 3, 
     top = np.argsort(-var, kind="stable")[: min(n_genes, x.shape[1])]
     n_pcs = max(1, min(10, x.shape[0] - 1, len(top) - 1))
     a = ad.AnnData(x[:, top].copy())
-    sc.pp.pca(a, n_comps=n_pcs, random_state=seed, svd_solver="arpack" if n_pcs < min(a.shape) - 1 else "full")
+    sc.pp.pca(
+        a, n_comps=n_pcs, random_state=seed, svd_solver="arpack" if n_pcs < min(a.shape) - 1 else "full"
+    )
     pcs = np.asarray(a.obsm["X_pca"])
     k = min(n_comps, pcs.shape[1])
     rz = np.column_stack([robust_z(pcs[:, j]) for j in range(k)])
@@ -230,8 +260,10 @@ def swap_check(log_cpm: np.ndarray, samples: pd.DataFrame) -> pd.DataFrame:
             break
         suspect[k] = True
         active[k] = False
-    return pd.DataFrame({"own_r": own_r, "best_other_patient": best_p, "best_other_r": best_r,
-                         "swap_suspect": suspect}, index=samples.index)
+    return pd.DataFrame(
+        {"own_r": own_r, "best_other_patient": best_p, "best_other_r": best_r, "swap_suspect": suspect},
+        index=samples.index,
+    )
 
 
 def missing_visits(samples: pd.DataFrame, expected_visits: list[str]) -> pd.DataFrame:
@@ -239,8 +271,12 @@ def missing_visits(samples: pd.DataFrame, expected_visits: list[str]) -> pd.Data
     role = samples["role"].astype(str) if "role" in samples else pd.Series("patient", index=samples.index)
     pts = samples[role != "healthy_control"]
     have = set(zip(pts["patient_id"].astype(str), pts["visit"].astype(str), strict=True))
-    rows = [{"patient_id": p, "visit": v, "problem": "no RNA-seq sample for this patient and visit"}
-            for p in sorted(pts["patient_id"].astype(str).unique()) for v in expected_visits if (p, v) not in have]
+    rows = [
+        {"patient_id": p, "visit": v, "problem": "no RNA-seq sample for this patient and visit"}
+        for p in sorted(pts["patient_id"].astype(str).unique())
+        for v in expected_visits
+        if (p, v) not in have
+    ]
     return pd.DataFrame(rows, columns=["patient_id", "visit", "problem"])
 
 
@@ -256,8 +292,15 @@ class QcResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def run_qc(counts: np.ndarray, samples: pd.DataFrame, gene_names: list[str], *, rule: QcRule,
-           expected_visits: list[str] | None = None, seed: int = 0) -> QcResult:
+def run_qc(
+    counts: np.ndarray,
+    samples: pd.DataFrame,
+    gene_names: list[str],
+    *,
+    rule: QcRule,
+    expected_visits: list[str] | None = None,
+    seed: int = 0,
+) -> QcResult:
     """Run every QC check and apply the exclusion rule.
 
     Parameters
@@ -296,22 +339,34 @@ def run_qc(counts: np.ndarray, samples: pd.DataFrame, gene_names: list[str], *, 
 
     expressed = (lcpm > 1).mean(axis=0) >= 0.5
     if expressed.sum() < 2:
-        raise InputError("fewer than 2 genes are expressed (log2 CPM > 1 in half the samples)",
-                         file="count matrix", value=int(expressed.sum()), expected="a whole-transcriptome matrix",
-                         rule="qc.expressed")
+        raise InputError(
+            "fewer than 2 genes are expressed (log2 CPM > 1 in half the samples)",
+            file="count matrix",
+            value=int(expressed.sum()),
+            expected="a whole-transcriptome matrix",
+            rule="qc.expressed",
+        )
     ok_depth = ~fail_lib
-    pcs, ratio, pca_out = pca_outliers(lcpm[:, expressed], n_genes=rule.pca_genes, n_comps=rule.pca_comps,
-                                       z=rule.pca_z, seed=seed)
+    pcs, ratio, pca_out = pca_outliers(
+        lcpm[:, expressed], n_genes=rule.pca_genes, n_comps=rule.pca_comps, z=rule.pca_z, seed=seed
+    )
     symbols = pd.Index(gene_names)
     sex_cols = [g for g in ("XIST", *CHRY_GENES) if g in set(gene_names)]
-    sex_frame = pd.DataFrame({g: lcpm[:, symbols.get_loc(g) if symbols.is_unique else
-                                      int(np.flatnonzero(symbols == g)[0])] for g in sex_cols},
-                             index=samples.index)
-    sex = sex_check(sex_frame, samples["sex"] if "sex" in samples else pd.Series(dtype=object),
-                    min_gap=rule.sex_min_gap)
+    sex_frame = pd.DataFrame(
+        {
+            g: lcpm[:, symbols.get_loc(g) if symbols.is_unique else int(np.flatnonzero(symbols == g)[0])]
+            for g in sex_cols
+        },
+        index=samples.index,
+    )
+    sex = sex_check(
+        sex_frame, samples["sex"] if "sex" in samples else pd.Series(dtype=object), min_gap=rule.sex_min_gap
+    )
     # The swap check compares samples of adequate depth only; a low-depth sample is judged on its own.
-    swap = pd.DataFrame({"own_r": np.nan, "best_other_patient": None, "best_other_r": np.nan,
-                         "swap_suspect": False}, index=samples.index)
+    swap = pd.DataFrame(
+        {"own_r": np.nan, "best_other_patient": None, "best_other_r": np.nan, "swap_suspect": False},
+        index=samples.index,
+    )
     if "patient_id" in samples and ok_depth.sum() >= 3:
         sub = samples[ok_depth]
         sub_lcpm = lcpm[ok_depth]
@@ -321,23 +376,31 @@ def run_qc(counts: np.ndarray, samples: pd.DataFrame, gene_names: list[str], *, 
     swap["swap_suspect"] = swap["swap_suspect"].astype(bool)
 
     failed = {
-        "library_size": fail_lib, "detected_genes": fail_det, "top_share": fail_top, "pca_outlier": pca_out,
-        "sex": sex["sex_mismatch"].to_numpy(dtype=bool), "swap": swap["swap_suspect"].to_numpy(dtype=bool),
+        "library_size": fail_lib,
+        "detected_genes": fail_det,
+        "top_share": fail_top,
+        "pca_outlier": pca_out,
+        "sex": sex["sex_mismatch"].to_numpy(dtype=bool),
+        "swap": swap["swap_suspect"].to_numpy(dtype=bool),
     }
     reasons = []
-    for i, sid in enumerate(samples.index):
+    median_lib = np.median(metrics["library_size"])
+    for i in range(len(samples)):
         parts = []
         lib = metrics["library_size"].iat[i]
+        recorded = samples["sex"].iat[i] if "sex" in samples else "NA"
         texts = {
-            "library_size": f"library size {lib:,.0f} (< {rule.min_library_size:,.0f} or > {rule.nmads:g} MADs "
-                            f"below the median {np.median(metrics['library_size']):,.0f})",
-            "detected_genes": f"{metrics['detected_genes'].iat[i]} detected genes (> {rule.nmads:g} MADs low)",
-            "top_share": f"top-{rule.top_n} gene share {metrics['top_share'].iat[i]:.3f} (> {rule.top_share_nmads:g} MADs high)",
+            "library_size": f"library size {lib:,.0f} (< {rule.min_library_size:,.0f} or > {rule.nmads:g} "
+            f"MADs below the median {median_lib:,.0f})",
+            "detected_genes": f"{metrics['detected_genes'].iat[i]} detected genes "
+            f"(> {rule.nmads:g} MADs low)",
+            "top_share": f"top-{rule.top_n} gene share {metrics['top_share'].iat[i]:.3f} "
+            f"(> {rule.top_share_nmads:g} MADs high)",
             "pca_outlier": f"PCA outlier (robust z > {rule.pca_z:g} on PC1-{rule.pca_comps})",
-            "sex": f"sex recorded {samples['sex'].iat[i] if 'sex' in samples else 'NA'}, predicted "
-                   f"{sex['sex_predicted'].iat[i]} (chrY - XIST = {sex['sex_score'].iat[i]:.1f} log2 CPM)",
-            "swap": f"resembles {swap['best_other_patient'].iat[i]} (r = {swap['best_other_r'].iat[i]:.2f}) more "
-                    f"than its own patient's samples (r = {swap['own_r'].iat[i]:.2f})",
+            "sex": f"sex recorded {recorded}, predicted {sex['sex_predicted'].iat[i]} "
+            f"(chrY - XIST = {sex['sex_score'].iat[i]:.1f} log2 CPM)",
+            "swap": f"resembles {swap['best_other_patient'].iat[i]} (r = {swap['best_other_r'].iat[i]:.2f}) "
+            f"more than its own patient's samples (r = {swap['own_r'].iat[i]:.2f})",
         }
         for check in CHECKS:
             if failed[check][i]:
@@ -347,27 +410,38 @@ def run_qc(counts: np.ndarray, samples: pd.DataFrame, gene_names: list[str], *, 
     exclude = np.zeros(len(samples), dtype=bool)
     for check in rule.exclude_on:
         exclude |= failed[check]
-    table = pd.DataFrame({
-        "sample_id": samples.index.astype(str),
-        "patient_id": samples.get("patient_id", pd.Series(pd.NA, index=samples.index)).to_numpy(),
-        "visit": samples.get("visit", pd.Series(pd.NA, index=samples.index)).to_numpy(),
-        "seq_batch": samples.get("seq_batch", pd.Series(pd.NA, index=samples.index)).to_numpy(),
-        "library_size": metrics["library_size"].to_numpy().astype(np.int64),
-        "detected_genes": metrics["detected_genes"].to_numpy(),
-        "top_share": metrics["top_share"].round(6).to_numpy(),
-        "pca_outlier": pca_out,
-        "sex_recorded": samples.get("sex", pd.Series(pd.NA, index=samples.index)).to_numpy(),
-        "sex_predicted": sex["sex_predicted"].to_numpy(),
-        "sex_mismatch": sex["sex_mismatch"].to_numpy(dtype=bool),
-        "swap_suspect": swap["swap_suspect"].to_numpy(dtype=bool),
-        "qc_pass": ~exclude,
-        "qc_reason": reasons,
-        "sex_score": sex["sex_score"].round(4).to_numpy(),
-        "own_r": swap["own_r"].astype(float).round(4).to_numpy(),
-        "best_other_patient": swap["best_other_patient"].to_numpy(),
-        "best_other_r": swap["best_other_r"].astype(float).round(4).to_numpy(),
-    })
-    missing = (missing_visits(samples, expected_visits) if expected_visits and "visit" in samples
-               and "patient_id" in samples else pd.DataFrame(columns=["patient_id", "visit", "problem"]))
-    return QcResult(table=table, pcs=pcs, variance_ratio=ratio, missing=missing, rule=rule,
-                    detail={"n_expressed_genes": int(expressed.sum())})
+    table = pd.DataFrame(
+        {
+            "sample_id": samples.index.astype(str),
+            "patient_id": samples.get("patient_id", pd.Series(pd.NA, index=samples.index)).to_numpy(),
+            "visit": samples.get("visit", pd.Series(pd.NA, index=samples.index)).to_numpy(),
+            "seq_batch": samples.get("seq_batch", pd.Series(pd.NA, index=samples.index)).to_numpy(),
+            "library_size": metrics["library_size"].to_numpy().astype(np.int64),
+            "detected_genes": metrics["detected_genes"].to_numpy(),
+            "top_share": metrics["top_share"].round(6).to_numpy(),
+            "pca_outlier": pca_out,
+            "sex_recorded": samples.get("sex", pd.Series(pd.NA, index=samples.index)).to_numpy(),
+            "sex_predicted": sex["sex_predicted"].to_numpy(),
+            "sex_mismatch": sex["sex_mismatch"].to_numpy(dtype=bool),
+            "swap_suspect": swap["swap_suspect"].to_numpy(dtype=bool),
+            "qc_pass": ~exclude,
+            "qc_reason": reasons,
+            "sex_score": sex["sex_score"].round(4).to_numpy(),
+            "own_r": swap["own_r"].astype(float).round(4).to_numpy(),
+            "best_other_patient": swap["best_other_patient"].to_numpy(),
+            "best_other_r": swap["best_other_r"].astype(float).round(4).to_numpy(),
+        }
+    )
+    missing = (
+        missing_visits(samples, expected_visits)
+        if expected_visits and "visit" in samples and "patient_id" in samples
+        else pd.DataFrame(columns=["patient_id", "visit", "problem"])
+    )
+    return QcResult(
+        table=table,
+        pcs=pcs,
+        variance_ratio=ratio,
+        missing=missing,
+        rule=rule,
+        detail={"n_expressed_genes": int(expressed.sum())},
+    )

@@ -26,8 +26,17 @@ from myocit_omics.interferon.methods import METHODS
 from myocit_omics.interferon.reference import ScoreReference, select_reference_samples
 from myocit_omics.interferon.scoring import DEFAULT_MIN_GENES, IfnScores, score_matrix
 
-OUTPUT_COLUMNS = ["sample_id", "patient_id", "visit", "gene_set", "method", "score", "n_genes", "reference",
-                  "positive"]
+OUTPUT_COLUMNS = [
+    "sample_id",
+    "patient_id",
+    "visit",
+    "gene_set",
+    "method",
+    "score",
+    "n_genes",
+    "reference",
+    "positive",
+]
 
 
 def gene_symbols(gene_ids: Sequence[str], gene_names: pd.Series | Mapping[str, str] | None) -> list[str]:
@@ -55,14 +64,20 @@ def symbol_universe(symbols: Sequence[str], ref_log: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Sorted column positions, one per distinct symbol (ties: the first).
     """
-    frame = pd.DataFrame({"symbol": list(symbols), "mean": np.asarray(ref_log).mean(axis=0),
-                          "pos": np.arange(len(symbols))})
+    frame = pd.DataFrame(
+        {"symbol": list(symbols), "mean": np.asarray(ref_log).mean(axis=0), "pos": np.arange(len(symbols))}
+    )
     best = frame.sort_values(["symbol", "mean", "pos"], ascending=[True, False, True], kind="stable")
     return np.sort(best.drop_duplicates("symbol")["pos"].to_numpy())
 
 
-def prepare_counts(counts: pd.DataFrame, samples: pd.DataFrame, *, counts_file: str = "count matrix",
-                   samples_file: str = "sample sheet") -> tuple[np.ndarray, pd.DataFrame]:
+def prepare_counts(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    counts_file: str = "count matrix",
+    samples_file: str = "sample sheet",
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Match a count matrix (genes x columns) to a sample sheet; refuse any mismatch.
 
     Parameters
@@ -81,43 +96,78 @@ def prepare_counts(counts: pd.DataFrame, samples: pd.DataFrame, *, counts_file: 
         (samples x genes float array, sheet indexed by sample_id in matrix order).
     """
     if "sample_id" not in samples.columns:
-        raise InputError("the sample sheet has no 'sample_id' column", file=samples_file, column="sample_id",
-                         value=list(samples.columns)[:8], expected="columns sample_id[, column, patient_id, "
-                         "visit, role]", rule="sheet.columns")
+        raise InputError(
+            "the sample sheet has no 'sample_id' column",
+            file=samples_file,
+            column="sample_id",
+            value=list(samples.columns)[:8],
+            expected="columns sample_id[, column, patient_id, visit, role]",
+            rule="sheet.columns",
+        )
     sheet = samples.copy()
     sheet["sample_id"] = sheet["sample_id"].astype(str)
     dup = sheet["sample_id"].duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise InputError("sample_id appears twice", file=samples_file, row=i + 2, column="sample_id",
-                         value=sheet["sample_id"].iloc[i], expected="unique sample ids", rule="sheet.duplicate")
+        raise InputError(
+            "sample_id appears twice",
+            file=samples_file,
+            row=i + 2,
+            column="sample_id",
+            value=sheet["sample_id"].iloc[i],
+            expected="unique sample ids",
+            rule="sheet.duplicate",
+        )
     col = sheet["column"].astype(str) if "column" in sheet else sheet["sample_id"]
     matrix_cols = [str(c) for c in counts.columns]
     for i, c in enumerate(col):
         if c not in matrix_cols:
-            raise InputError("sample sheet names a column that the count matrix does not have",
-                             file=samples_file, row=i + 2, column="column" if "column" in sheet else "sample_id",
-                             value=c, expected=f"one of the matrix columns ({', '.join(matrix_cols[:5])}, ...)",
-                             rule="sheet.column_missing")
+            raise InputError(
+                "sample sheet names a column that the count matrix does not have",
+                file=samples_file,
+                row=i + 2,
+                column="column" if "column" in sheet else "sample_id",
+                value=c,
+                expected=f"one of the matrix columns ({', '.join(matrix_cols[:5])}, ...)",
+                rule="sheet.column_missing",
+            )
     extra = [c for c in matrix_cols if c not in set(col)]
     if extra:
-        raise InputError("count matrix column has no row in the sample sheet (it would be dropped)",
-                         file=counts_file, column=extra[0], value=extra[0],
-                         expected="every matrix column listed in the sample sheet", rule="sheet.column_unlisted")
+        raise InputError(
+            "count matrix column has no row in the sample sheet (it would be dropped)",
+            file=counts_file,
+            column=extra[0],
+            value=extra[0],
+            expected="every matrix column listed in the sample sheet",
+            rule="sheet.column_unlisted",
+        )
     values = counts.set_axis(matrix_cols, axis=1)[list(col)]
     try:
         x = values.to_numpy(dtype=float).T
     except (TypeError, ValueError):
         bad = values.apply(pd.to_numeric, errors="coerce").isna() & values.notna()
         r, c = np.argwhere(bad.to_numpy())[0]
-        raise InputError("count is not a number", file=counts_file, row=int(r) + 2, column=values.columns[c],
-                         value=values.iat[r, c], expected="a non-negative count", rule="counts.number") from None
+        raise InputError(
+            "count is not a number",
+            file=counts_file,
+            row=int(r) + 2,
+            column=values.columns[c],
+            value=values.iat[r, c],
+            expected="a non-negative count",
+            rule="counts.number",
+        ) from None
     bad = ~np.isfinite(x) | (x < 0)
     if bad.any():
         s, g = np.argwhere(bad)[0]
-        raise InputError("count is missing, negative or infinite", file=counts_file, row=int(g) + 2,
-                         column=values.columns[s], value=x[s, g], expected="a non-negative count",
-                         rule="counts.value")
+        raise InputError(
+            "count is missing, negative or infinite",
+            file=counts_file,
+            row=int(g) + 2,
+            column=values.columns[s],
+            value=x[s, g],
+            expected="a non-negative count",
+            rule="counts.value",
+        )
     return x, sheet.set_index("sample_id")
 
 
@@ -141,8 +191,13 @@ def score_ifn_detailed(
     rule = gene_filter or GeneFilterRule()
     keep = rule.apply(x)
     if keep.sum() < 10:
-        raise InputError("fewer than 10 genes pass the expression filter", file=counts_file, value=int(keep.sum()),
-                         expected=f"a count matrix of expressed genes ({rule.describe()})", rule="counts.filter")
+        raise InputError(
+            "fewer than 10 genes pass the expression filter",
+            file=counts_file,
+            value=int(keep.sum()),
+            expected=f"a count matrix of expressed genes ({rule.describe()})",
+            rule="counts.filter",
+        )
     kept = x[:, keep]
     lg = log_geometric_means(kept[ref_rows])
     sf = size_factors(kept, lg, sample_ids=list(sheet.index))
@@ -152,15 +207,27 @@ def score_ifn_detailed(
     symbols = [s for s, k in zip(symbols_all, keep, strict=True) if k]
     pos = symbol_universe(symbols, log[ref_rows])
     universe = [symbols[i] for i in pos]
-    score_ref = ScoreReference(label=reference, sample_ids=ref_ids, genes=universe, log=log[np.ix_(ref_rows, pos)])
+    score_ref = ScoreReference(
+        label=reference, sample_ids=ref_ids, genes=universe, log=log[np.ix_(ref_rows, pos)]
+    )
     sets = dict(gene_sets) if gene_sets is not None else ifn_gene_sets()
-    result = score_matrix(pd.DataFrame(log[:, pos], index=sheet.index, columns=universe), reference=score_ref,
-                          gene_sets=sets, methods=methods, min_genes=min_genes, present_genes=symbols_all)
+    result = score_matrix(
+        pd.DataFrame(log[:, pos], index=sheet.index, columns=universe),
+        reference=score_ref,
+        gene_sets=sets,
+        methods=methods,
+        min_genes=min_genes,
+        present_genes=symbols_all,
+    )
     if result.scores.empty:
         first = result.coverage.iloc[0] if len(result.coverage) else None
-        raise InputError("no gene set could be scored: every set has too few usable genes", file=counts_file,
-                         value=None if first is None else f"{first['gene_set']}: {first['status']}",
-                         expected=f">= {min_genes} expressed genes of a set", rule="ifn.too_few_genes")
+        raise InputError(
+            "no gene set could be scored: every set has too few usable genes",
+            file=counts_file,
+            value=None if first is None else f"{first['gene_set']}: {first['status']}",
+            expected=f">= {min_genes} expressed genes of a set",
+            rule="ifn.too_few_genes",
+        )
     meta = sheet.reindex(columns=["patient_id", "visit"])
     result.scores = result.scores.join(meta, on="sample_id")
     return result
@@ -211,6 +278,14 @@ def score_ifn(
         On a mismatch between matrix and sheet, a bad count, too few reference samples, an
         unknown method, or when no set has enough usable genes.
     """
-    result = score_ifn_detailed(counts, samples, reference=reference, gene_sets=gene_sets, methods=methods,
-                                min_genes=min_genes, gene_names=gene_names, gene_filter=gene_filter)
+    result = score_ifn_detailed(
+        counts,
+        samples,
+        reference=reference,
+        gene_sets=gene_sets,
+        methods=methods,
+        min_genes=min_genes,
+        gene_names=gene_names,
+        gene_filter=gene_filter,
+    )
     return result.scores[OUTPUT_COLUMNS]

@@ -78,6 +78,42 @@ def mean_z(log: np.ndarray, ref_mean: np.ndarray, ref_sd: np.ndarray) -> np.ndar
     return z.mean(axis=1)
 
 
+def _tie_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted place of each gene and the tie group (start, end) of each sorted place, per sample.
+
+    One stable ascending sort per sample: tie groups are runs of equal values, in row order.
+    """
+    values = np.asarray(values, dtype=float)
+    n_rows, n = values.shape
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    places = np.broadcast_to(np.arange(n, dtype=np.int32), (n_rows, n))
+    new_group = np.ones((n_rows, n), dtype=bool)
+    new_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    start = np.maximum.accumulate(np.where(new_group, places, np.int32(0)), axis=1)
+    last = np.ones((n_rows, n), dtype=bool)
+    last[:, :-1] = new_group[:, 1:]
+    end = np.minimum.accumulate(np.where(last, places + np.int32(1), np.int32(n))[:, ::-1], axis=1)[:, ::-1]
+    inverse = np.empty((n_rows, n), dtype=np.int32)
+    inverse[np.arange(n_rows)[:, None], order] = places
+    return inverse, start, end
+
+
+def _position_weight(
+    inverse: np.ndarray, start: np.ndarray, end: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """GSVA position (1 = top) and weight ``truncated_rank ** alpha`` of the given genes."""
+    n = inverse.shape[1]
+    j = inverse[:, columns]
+    rows = np.arange(inverse.shape[0])[:, None]
+    s, e = start[rows, j], end[rows, j]
+    # a group over sorted places s..e-1 has average rank (s + 1 + e) / 2, which GSVA truncates;
+    # GSVA's decreasing order puts the group at positions n - e + 1 ..., in row order
+    position = n - e + (j - s) + 1
+    weight = ((s + 1 + e) // 2).astype(float) ** SSGSEA_ALPHA
+    return position, weight
+
+
 def ssgsea_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank genes within each sample as GSVA's ssGSEA does.
 
@@ -92,48 +128,37 @@ def ssgsea_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     position : numpy.ndarray
-        int32, samples x genes: 1-based position of each gene in the sample's ordering
-        (1 = most expressed).
+        samples x genes: 1-based position of each gene in the sample's ordering (1 = most expressed).
     weight : numpy.ndarray
         float64, samples x genes: ``truncated_rank ** alpha``.
     """
-    values = np.asarray(values, dtype=float)
-    ranks = np.floor(rankdata(values, method="average", axis=1)).astype(np.int32)
-    order = np.argsort(-ranks, axis=1, kind="stable")
-    position = np.empty_like(ranks)
-    rows = np.arange(values.shape[0])[:, None]
-    position[rows, order] = np.arange(1, values.shape[1] + 1, dtype=np.int32)[None, :]
-    weight = ranks.astype(float) ** SSGSEA_ALPHA
-    return position, weight
+    inverse, start, end = _tie_groups(values)
+    return _position_weight(inverse, start, end, np.arange(inverse.shape[1]))
 
 
-def ssgsea_es(position: np.ndarray, weight: np.ndarray, columns: np.ndarray) -> np.ndarray:
+def ssgsea_es(position: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
     """Un-normalised ssGSEA enrichment score of one set (GSVA's ``.fastRndWalk``).
 
     Parameters
     ----------
     position, weight
-        From :func:`ssgsea_ranks` (samples x all genes of the universe).
-    columns
-        Column indices of the set's genes in the universe (distinct).
+        samples x the set's genes: their positions and weights (:func:`ssgsea_ranks`).
+    n
+        Number of genes in the universe.
 
     Returns
     -------
     numpy.ndarray
         One raw score per sample.
     """
-    n = position.shape[1]
-    k = len(columns)
-    idx = position[:, columns].astype(float)
-    w = weight[:, columns]
-    step_in = (w * (n - idx + 1)).sum(axis=1) / w.sum(axis=1)
+    k = position.shape[1]
+    idx = position.astype(float)
+    step_in = (weight * (n - idx + 1)).sum(axis=1) / weight.sum(axis=1)
     step_out = (n * (n + 1) / 2 - (n - idx + 1).sum(axis=1)) / (n - k)
     return step_in - step_out
 
 
-def ssgsea_raw(
-    values: np.ndarray, set_columns: Sequence[np.ndarray], *, chunk: int = 256
-) -> np.ndarray:
+def ssgsea_raw(values: np.ndarray, set_columns: Sequence[np.ndarray], *, chunk: int = 256) -> np.ndarray:
     """Un-normalised ssGSEA scores of several sets, computed in sample chunks to bound memory.
 
     Parameters
@@ -141,7 +166,7 @@ def ssgsea_raw(
     values
         Expression, samples x genes of the universe.
     set_columns
-        For each set, the column indices of its genes.
+        For each set, the column indices of its genes (distinct).
     chunk
         Samples per chunk.
 
@@ -151,11 +176,13 @@ def ssgsea_raw(
         samples x sets.
     """
     values = np.asarray(values, dtype=float)
+    n = values.shape[1]
     out = np.empty((values.shape[0], len(set_columns)))
-    for start in range(0, values.shape[0], chunk):
-        position, weight = ssgsea_ranks(values[start : start + chunk])
+    for first in range(0, values.shape[0], chunk):
+        groups = _tie_groups(values[first : first + chunk])
         for j, cols in enumerate(set_columns):
-            out[start : start + chunk, j] = ssgsea_es(position, weight, np.asarray(cols))
+            position, weight = _position_weight(*groups, np.asarray(cols))
+            out[first : first + chunk, j] = ssgsea_es(position, weight, n)
     return out
 
 
@@ -190,9 +217,17 @@ def ssgsea_raw_gseapy(values: pd.DataFrame, gene_sets: dict[str, list[str]]) -> 
     ranks = np.floor(rankdata(values.to_numpy(dtype=float), method="average", axis=1))
     data = pd.DataFrame(ranks.T, index=values.columns, columns=values.index)
     res = gseapy.ssgsea(
-        data=data, gene_sets={k: list(v) for k, v in gene_sets.items()}, sample_norm_method="custom",
-        correl_norm_type="rank", weight=SSGSEA_ALPHA, min_size=1, max_size=100_000, threads=1,
-        outdir=None, no_plot=True, verbose=False,
+        data=data,
+        gene_sets={k: list(v) for k, v in gene_sets.items()},
+        sample_norm_method="custom",
+        correl_norm_type="rank",
+        weight=SSGSEA_ALPHA,
+        min_size=1,
+        max_size=100_000,
+        threads=1,
+        outdir=None,
+        no_plot=True,
+        verbose=False,
     )
     table = res.res2d.pivot(index="Name", columns="Term", values="ES").astype(float)
     return table.reindex(index=values.index, columns=list(gene_sets))
@@ -231,8 +266,9 @@ def score_genes_controls(
     """
     rng = np.random.RandomState(random_state)
     gene_list = pd.Index(list(genes))
-    obs_avg = pd.Series(np.nanmean(np.asarray(ref_log, dtype=float), axis=0),
-                        index=pd.Index(list(pool), dtype="string"))
+    obs_avg = pd.Series(
+        np.nanmean(np.asarray(ref_log, dtype=float), axis=0), index=pd.Index(list(pool), dtype="string")
+    )
     obs_avg = obs_avg[np.isfinite(obs_avg)]
     n_items = int(np.round(len(obs_avg) / (n_bins - 1)))
     obs_cut = obs_avg.rank(method="min") // n_items
@@ -262,5 +298,6 @@ def score_genes(log: np.ndarray, set_columns: np.ndarray, control_columns: np.nd
         One score per sample.
     """
     log = np.asarray(log, dtype=float)
-    return (np.nanmean(log[:, set_columns], axis=1, dtype="float64")
-            - np.nanmean(log[:, control_columns], axis=1, dtype="float64"))
+    return np.nanmean(log[:, set_columns], axis=1, dtype="float64") - np.nanmean(
+        log[:, control_columns], axis=1, dtype="float64"
+    )

@@ -45,9 +45,13 @@ def parse_reference(spec: str) -> tuple[str, str | None]:
     m = re.fullmatch(r"pooled:(\S+)", spec)
     if m:
         return "pooled_visit", m.group(1)
-    raise InputError("unknown IFN score reference", file="--reference", value=spec,
-                     expected="'healthy_control' or 'pooled:<visit>' (e.g. 'pooled:W0')",
-                     rule="reference.spec")
+    raise InputError(
+        "unknown IFN score reference",
+        file="--reference",
+        value=spec,
+        expected="'healthy_control' or 'pooled:<visit>' (e.g. 'pooled:W0')",
+        rule="reference.spec",
+    )
 
 
 def reference_label(kind: str, visit: str | None) -> str:
@@ -79,16 +83,26 @@ def select_reference_samples(samples: pd.DataFrame, spec: str, *, file: str = "s
         expected = f"at least {MIN_REFERENCE_SAMPLES} samples with role 'healthy_control'"
     else:
         if "visit" not in samples:
-            raise InputError("no 'visit' column, so a pooled-visit reference cannot be chosen", file=file,
-                             column="visit", expected="a visit per sample", rule="reference.visit")
+            raise InputError(
+                "no 'visit' column, so a pooled-visit reference cannot be chosen",
+                file=file,
+                column="visit",
+                expected="a visit per sample",
+                rule="reference.visit",
+            )
         mask = (samples["visit"].astype(str) == visit) & (role != "healthy_control")
         expected = f"at least {MIN_REFERENCE_SAMPLES} patient samples at visit {visit!r}"
     ids = [str(s) for s in samples.index[mask.to_numpy()]]
     if len(ids) < MIN_REFERENCE_SAMPLES:
-        raise InputError("too few reference samples for the IFN scores", file=file,
-                         column="role" if kind == "healthy_control" else "visit", value=len(ids),
-                         expected=expected, rule="reference.too_few",
-                         fix="choose another reference (healthy_control or pooled:<visit>)")
+        raise InputError(
+            "too few reference samples for the IFN scores",
+            file=file,
+            column="role" if kind == "healthy_control" else "visit",
+            value=len(ids),
+            expected=expected,
+            rule="reference.too_few",
+            fix="choose another reference (healthy_control or pooled:<visit>)",
+        )
     return ids
 
 
@@ -125,12 +139,17 @@ class ScoreReference:
     def __post_init__(self) -> None:
         self.log = np.asarray(self.log, dtype=float)
         if self.log.shape != (len(self.sample_ids), len(self.genes)):
-            raise ValueError(f"log has shape {self.log.shape}, expected "
-                             f"({len(self.sample_ids)}, {len(self.genes)})")
+            raise ValueError(
+                f"log has shape {self.log.shape}, expected ({len(self.sample_ids)}, {len(self.genes)})"
+            )
         if len(self.sample_ids) < MIN_REFERENCE_SAMPLES:
-            raise InputError("too few reference samples for the IFN scores", file="reference",
-                             value=len(self.sample_ids), expected=f">= {MIN_REFERENCE_SAMPLES}",
-                             rule="reference.too_few")
+            raise InputError(
+                "too few reference samples for the IFN scores",
+                file="reference",
+                value=len(self.sample_ids),
+                expected=f">= {MIN_REFERENCE_SAMPLES}",
+                rule="reference.too_few",
+            )
 
     @cached_property
     def gene_index(self) -> pd.Index:
@@ -157,21 +176,29 @@ class ScoreReference:
         """Genes that vary among the reference samples (a z-score needs SD > 0)."""
         return self.sd_log > 1e-12
 
-    def controls(self, genes: list[str], *, ctrl_size: int = 50, n_bins: int = 25,
-                 random_state: int = 0) -> list[str]:
+    def controls(
+        self, genes: list[str], *, ctrl_size: int = 50, n_bins: int = 25, random_state: int = 0
+    ) -> list[str]:
         """Scanpy ``score_genes`` control genes of a set, drawn from the reference bins (cached)."""
         from myocit_omics.interferon.methods import score_genes_controls
 
         key = (*sorted(genes), f"{ctrl_size}/{n_bins}/{random_state}")
         if key not in self._controls:
-            self._controls[key] = score_genes_controls(self.log, self.genes, genes, ctrl_size=ctrl_size,
-                                                       n_bins=n_bins, random_state=random_state)
+            self._controls[key] = score_genes_controls(
+                self.log, self.genes, genes, ctrl_size=ctrl_size, n_bins=n_bins, random_state=random_state
+            )
         return self._controls[key]
 
     def manifest(self) -> dict[str, object]:
         """Small dict for the run manifest."""
-        return {"reference": self.label, "n_samples": len(self.sample_ids), "samples": list(self.sample_ids),
-                "version": self.version, "checksum_sha256": self.checksum, "ssgsea_span": self.ssgsea_span}
+        return {
+            "reference": self.label,
+            "n_samples": len(self.sample_ids),
+            "samples": list(self.sample_ids),
+            "version": self.version,
+            "checksum_sha256": self.checksum,
+            "ssgsea_span": self.ssgsea_span,
+        }
 
 
 def positive_threshold(reference_scores: np.ndarray) -> float:

@@ -21,8 +21,19 @@ from myocit_omics.interferon.reference import ScoreReference, positive_threshold
 DEFAULT_MIN_GENES = 3
 
 SCORE_COLUMNS = ["sample_id", "gene_set", "label", "method", "score", "n_genes", "reference", "positive"]
-COVERAGE_COLUMNS = ["gene_set", "label", "source", "n_genes_set", "n_present", "n_used", "status",
-                    "missing_genes", "unexpressed_genes", "min_genes", "reference"]
+COVERAGE_COLUMNS = [
+    "gene_set",
+    "label",
+    "source",
+    "n_genes_set",
+    "n_present",
+    "n_used",
+    "status",
+    "missing_genes",
+    "unexpressed_genes",
+    "min_genes",
+    "reference",
+]
 
 
 @dataclass
@@ -40,12 +51,11 @@ class IfnScores:
         return self.coverage.loc[self.coverage["status"] != "ok", "gene_set"].tolist()
 
     def wide(self) -> pd.DataFrame:
-        """Samples x ``ifn_<label>_<method>`` columns."""
+        """Return samples x ``ifn_<label>_<method>`` columns."""
         if self.scores.empty:
             return pd.DataFrame()
         cols = "ifn_" + self.scores["label"] + "_" + self.scores["method"]
-        return (self.scores.assign(column=cols)
-                .pivot(index="sample_id", columns="column", values="score"))
+        return self.scores.assign(column=cols).pivot(index="sample_id", columns="column", values="score")
 
 
 def check_methods(methods: Iterable[str]) -> list[str]:
@@ -53,11 +63,17 @@ def check_methods(methods: Iterable[str]) -> list[str]:
     out = list(dict.fromkeys(methods))
     for name in out:
         if name not in m.METHODS:
-            raise InputError("unknown IFN scoring method", file="--method", value=name,
-                             expected=f"one of {', '.join(m.METHODS)}", rule="ifn.method")
+            raise InputError(
+                "unknown IFN scoring method",
+                file="--method",
+                value=name,
+                expected=f"one of {', '.join(m.METHODS)}",
+                rule="ifn.method",
+            )
     if not out:
-        raise InputError("no scoring method chosen", file="--method", expected=f"any of {m.METHODS}",
-                         rule="ifn.method")
+        raise InputError(
+            "no scoring method chosen", file="--method", expected=f"any of {m.METHODS}", rule="ifn.method"
+        )
     return out
 
 
@@ -100,8 +116,13 @@ def score_matrix(
     """
     methods = check_methods(methods)
     if int(min_genes) < 1:
-        raise InputError("min_genes must be at least 1", file="interferon.min_genes", value=min_genes,
-                         expected="an integer >= 1", rule="ifn.min_genes")
+        raise InputError(
+            "min_genes must be at least 1",
+            file="interferon.min_genes",
+            value=min_genes,
+            expected="an integer >= 1",
+            rule="ifn.min_genes",
+        )
     if list(log.columns) != list(reference.genes):
         raise ValueError("the scored matrix's genes differ from the reference's universe")
     present = set(present_genes) if present_genes is not None else set(reference.genes)
@@ -113,8 +134,21 @@ def score_matrix(
         used = [g for g in gs.genes if g in gidx and usable[gidx.get_loc(g)]]
         unexpressed = [g for g in gs.genes if g in present and g not in used]
         status = "ok" if len(used) >= min_genes else f"refused: {len(used)} usable genes < {min_genes}"
-        cov_rows.append([name, gs.label, gs.source, len(gs.genes), len(gs.genes) - len(missing), len(used),
-                         status, ",".join(missing), ",".join(unexpressed), int(min_genes), reference.label])
+        cov_rows.append(
+            [
+                name,
+                gs.label,
+                gs.source,
+                len(gs.genes),
+                len(gs.genes) - len(missing),
+                len(used),
+                status,
+                ",".join(missing),
+                ",".join(unexpressed),
+                int(min_genes),
+                reference.label,
+            ]
+        )
         if status == "ok":
             ok_sets.append((name, gs.label, np.array([gidx.get_loc(g) for g in used])))
     coverage = pd.DataFrame(cov_rows, columns=COVERAGE_COLUMNS)
@@ -123,29 +157,43 @@ def score_matrix(
     ref = reference.log
     per_method: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # method -> (samples x sets, ref x sets)
     if ok_sets:
+
         def both(fun):  # type: ignore[no-untyped-def]
-            return (np.column_stack([fun(x, c) for _, _, c in ok_sets]),
-                    np.column_stack([fun(ref, c) for _, _, c in ok_sets]))
+            return (
+                np.column_stack([fun(x, c) for _, _, c in ok_sets]),
+                np.column_stack([fun(ref, c) for _, _, c in ok_sets]),
+            )
 
         if "median_fc" in methods:
-            per_method["median_fc"] = both(lambda a, c: m.median_fc(np.exp2(a[:, c]), reference.median_linear[c]))
+            per_method["median_fc"] = both(
+                lambda a, c: m.median_fc(np.exp2(a[:, c]), reference.median_linear[c])
+            )
         if "mean_z" in methods:
-            per_method["mean_z"] = both(lambda a, c: m.mean_z(a[:, c], reference.mean_log[c],
-                                                              reference.sd_log[c]))
+            per_method["mean_z"] = both(
+                lambda a, c: m.mean_z(a[:, c], reference.mean_log[c], reference.sd_log[c])
+            )
         if "ssgsea" in methods:
             cols = [c for _, _, c in ok_sets]
             raw_x, raw_ref = m.ssgsea_raw(x, cols), m.ssgsea_raw(ref, cols)
             span = reference.ssgsea_span if reference.ssgsea_span else m.ssgsea_span(raw_ref)
             per_method["ssgsea"] = (raw_x / span, raw_ref / span)
         if "score_genes" in methods:
+
             def sg(a: np.ndarray, c: np.ndarray) -> np.ndarray:
                 genes = [reference.genes[i] for i in c]
-                ctrl = reference.controls(genes, ctrl_size=ctrl_size, n_bins=n_bins, random_state=random_state)
+                ctrl = reference.controls(
+                    genes, ctrl_size=ctrl_size, n_bins=n_bins, random_state=random_state
+                )
                 if not ctrl:
-                    raise InputError("scanpy score_genes found no control genes", file="gene set",
-                                     value=genes[:5], expected="a larger universe of genes",
-                                     rule="ifn.score_genes")
+                    raise InputError(
+                        "scanpy score_genes found no control genes",
+                        file="gene set",
+                        value=genes[:5],
+                        expected="a larger universe of genes",
+                        rule="ifn.score_genes",
+                    )
                 return m.score_genes(a, c, gidx.get_indexer(ctrl))
+
             per_method["score_genes"] = both(sg)
 
     frames, thr_rows = [], []
@@ -157,12 +205,22 @@ def score_matrix(
         for j, (name, label, cols) in enumerate(ok_sets):
             thr = positive_threshold(ref_vals[:, j])
             thr_rows.append([name, label, method, thr, reference.label, len(reference.sample_ids)])
-            frames.append(pd.DataFrame({
-                "sample_id": samples, "gene_set": name, "label": label, "method": method,
-                "score": vals[:, j], "n_genes": len(cols), "reference": reference.label,
-                "positive": vals[:, j] > thr,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": samples,
+                        "gene_set": name,
+                        "label": label,
+                        "method": method,
+                        "score": vals[:, j],
+                        "n_genes": len(cols),
+                        "reference": reference.label,
+                        "positive": vals[:, j] > thr,
+                    }
+                )
+            )
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
-    thresholds = pd.DataFrame(thr_rows, columns=["gene_set", "label", "method", "threshold", "reference",
-                                                 "n_reference"])
+    thresholds = pd.DataFrame(
+        thr_rows, columns=["gene_set", "label", "method", "threshold", "reference", "n_reference"]
+    )
     return IfnScores(scores=scores, coverage=coverage, thresholds=thresholds, reference=reference)
