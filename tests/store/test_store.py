@@ -118,7 +118,7 @@ def test_inbox_moves_rejected_and_removes_stored(tmp_path, factory, store):
     assert results["pkb-test"].status == "rejected"
     assert not good.exists() and not bad.exists() and not zipped.exists()
     assert (results["pkb-test"].report_dir / "pkb-test" / "pk.csv").is_file()
-    assert sorted(p.name for p in inbox.iterdir()) == [".partial-upload"]
+    assert sorted(p.name for p in inbox.iterdir() if p.name != ".inbox.lock") == [".partial-upload"]
 
 
 def test_conflicting_sample_is_refused_unless_superseded(tmp_path, factory, store):
@@ -399,3 +399,25 @@ def test_real_gse197067_plain_csv_ingests(tmp_path, shared, home):
     assert result.n_samples == 44
     assert store.batches()[0].info["counts"]["format"] == "plain"
     assert store.verify() == []
+
+
+def test_htseq_folder_batch_is_stored_and_assembled(tmp_path, factory, store):
+    batch = tmp_path / "htseq-run"
+    (batch / "htseq").mkdir(parents=True)
+    for sid, (a, b) in {"RNA-MYO-01-W0": (5, 7), "RNA-MYO-01-W4": (0, 3)}.items():
+        (batch / "htseq" / f"{sid}.txt").write_text(f"G1\t{a}\nG2\t{b}\n__no_feature\t9\n")
+    (batch / "samples.csv").write_text(
+        "sample_id,patient_id,visit\nRNA-MYO-01-W0,MYO-01,W0\nRNA-MYO-01-W4,MYO-01,W4\n"
+    )
+    factory.write_manifest(
+        batch, "rnaseq", "htseq-run", {"counts_dir": "htseq", "sample_sheet": "samples.csv"}, platform="htseq"
+    )
+    result = store.ingest(batch)
+    assert result.status == "accepted", [p.describe() for p in result.problems]
+    [rec] = store.batches()
+    assert rec.dirs["counts_dir"].is_dir() and "counts_dir/RNA-MYO-01-W0.txt" in rec.files
+    assert rec.info["counts"]["special_rows"] == ["__no_feature"]
+    from myocit_omics.study import rnaseq_anndata
+
+    adata = rnaseq_anndata(store)
+    assert adata.layers["counts"].tolist() == [[5, 7], [0, 3]]

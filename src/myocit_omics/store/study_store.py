@@ -21,6 +21,7 @@ database's unique constraints make doubling impossible even without it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getpass
 import json
 import os
@@ -611,13 +612,26 @@ class StudyStore:
         """
         self.inbox.mkdir(parents=True, exist_ok=True)
         results = []
-        for item in sorted(self.inbox.iterdir()):
-            if item.name.startswith(".") or item.name.endswith((".part", ".tmp", ".crdownload")):
-                continue
-            if not (item.is_dir() or item.suffix.lower() == ".zip") or item.is_symlink():
-                continue
-            results.append(self.ingest(item, submitted_by, from_inbox=True))
+        # one inbox run at a time (a schedule and an event may start two): the second waits,
+        # then finds the hand-ins already moved out of the inbox
+        fd = os.open(self.inbox / ".inbox.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            for item in sorted(self.inbox.iterdir()):
+                if item.exists():
+                    results.extend(self._inbox_item(item, submitted_by))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
         return results
+
+    def _inbox_item(self, item: Path, submitted_by: str | None) -> list[IngestResult]:
+        """Ingest one inbox entry; hidden, partial (``.part``...) and non-batch entries are left alone."""
+        if item.name.startswith(".") or item.name.endswith((".part", ".tmp", ".crdownload")):
+            return []
+        if item.is_symlink() or not (item.is_dir() or item.suffix.lower() == ".zip"):
+            return []
+        return [self.ingest(item, submitted_by, from_inbox=True)]
 
     # ------------------------------------------------------------------ recovery and integrity
     def _recover_locked(self) -> dict[str, int]:
