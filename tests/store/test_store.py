@@ -128,6 +128,10 @@ def test_conflicting_sample_is_refused_unless_superseded(tmp_path, factory, stor
     result = store.ingest(conflict)
     assert result.status == "rejected"
     assert {p.rule for p in result.problems} == {"conflict.sample"}
+    assert [(p.file, p.row, p.value) for p in result.problems][:2] == [
+        ("samples.csv", 2, "RNA-MYO-01-W0"),
+        ("samples.csv", 3, "RNA-MYO-01-W4"),
+    ]
     assert len(result.problems) == 4
     assert "supersedes" in result.problems[0].fix and first.batch_id[:12] in result.problems[0].fix
     redo = factory.write_batch(

@@ -437,8 +437,9 @@ class StudyStore:
                 ).fetchone()[0]
                 problems.append(
                     Problem(
-                        file="manifest.yaml",
-                        column="sample_id",
+                        file=s.where[0] if s.where else "manifest.yaml",
+                        row=s.where[1] if s.where else None,
+                        column="sample_id" if s.kind not in ("clinical", "patient") else "patient_id",
                         value=s.key,
                         message=f"{s.kind} record {s.key!r} is already stored with different data "
                         f"(batch {name}, {row['batch_id'][:12]})",

@@ -45,6 +45,8 @@ class SampleRecord:
         Hash of the sample's data: equal hashes mean the same data.
     attrs
         Small extra fields (column in the matrix, sex, role, seq_batch...).
+    where
+        ``(file, row)`` the record comes from, for messages.
     key
         Unique within ``kind`` across the study: the sample id, except for cytokines, where one
         sample is measured on several plates and platforms: ``<sample_id>@<plate_id>``.
@@ -57,6 +59,7 @@ class SampleRecord:
     data_sha256: str
     attrs: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    where: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -258,7 +261,7 @@ def _rnaseq(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> 
     genes = matrix.counts.index.to_numpy().astype(str)
     gene_digest = hashlib.sha256("\n".join(genes).encode()).hexdigest()
     meta_cols = ["sample_id", "patient_id", "visit", "sex", "role"]
-    for _, row in sheet.iterrows():
+    for rownum, row in sheet.iterrows():
         vec = matrix.counts[row["column"]].to_numpy(dtype=np.int64)
         digest = hashlib.sha256(gene_digest.encode() + vec.tobytes())
         digest.update(_hash({k: row.get(k, "") for k in meta_cols}).encode())
@@ -275,6 +278,7 @@ def _rnaseq(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> 
                     "role": row.get("role", "patient"),
                     "seq_batch": row.get("seq_batch", ""),
                 },
+                where=(sheet_rel, int(rownum)),
             )
         )
 
@@ -344,7 +348,7 @@ def _clinical(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -
     if problems or patients is None or core is None:
         return
     check.info["tables"] = {p_rel: patients.attrs.get("source", {}), c_rel: core.attrs.get("source", {})}
-    for _, row in patients.iterrows():
+    for rownum, row in patients.iterrows():
         check.samples.append(
             SampleRecord(
                 row["patient_id"],
@@ -353,12 +357,21 @@ def _clinical(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -
                 "",
                 _hash(_row_dict(row)),
                 {"sex": row["sex"]},
+                where=(p_rel, int(rownum)),
             )
         )
-    for _, row in core.iterrows():
+    for rownum, row in core.iterrows():
         sid = f"{row['patient_id']}/{row['visit']}"
         check.samples.append(
-            SampleRecord(sid, "clinical", row["patient_id"], row["visit"], _hash(_row_dict(row)), {})
+            SampleRecord(
+                sid,
+                "clinical",
+                row["patient_id"],
+                row["visit"],
+                _hash(_row_dict(row)),
+                {},
+                where=(c_rel, int(rownum)),
+            )
         )
 
 
@@ -372,9 +385,17 @@ def _pk(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -> None
     if problems:
         return
     check.info["tables"] = {rel: table.attrs.get("source", {})}
-    for _, row in table.iterrows():
+    for rownum, row in table.iterrows():
         check.samples.append(
-            SampleRecord(row["sample_id"], "pk", row["patient_id"], row["visit"], _hash(_row_dict(row)), {})
+            SampleRecord(
+                row["sample_id"],
+                "pk",
+                row["patient_id"],
+                row["visit"],
+                _hash(_row_dict(row)),
+                {},
+                where=(rel, int(rownum)),
+            )
         )
 
 
@@ -486,6 +507,7 @@ def _cytokine(root: Path, m: Manifest, config: StudyConfig, check: BatchCheck) -
                 _hash({"wells": rows, "exports": export_digests}),
                 {"plate_id": str(plate_id), "n_wells": len(grp), "platform": m.platform or ""},
                 key=f"{sid}@{plate_id}",
+                where=(rel, int(grp.index[0])),
             )
         )
 
