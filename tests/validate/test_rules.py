@@ -427,7 +427,7 @@ ROW_RULES = [
         "identifier.email",
         2,
         "seq_batch",
-        "jane.doe@example.org",
+        "ja*** (20 chars)",
         "e-mail address",
     ),
     (
@@ -439,7 +439,7 @@ ROW_RULES = [
         "identifier.phone",
         2,
         "seq_batch",
-        "+44 20 7946 0958",
+        "+4*** (16 chars)",
         "phone number",
     ),
     (
@@ -451,7 +451,7 @@ ROW_RULES = [
         "identifier.date",
         2,
         "seq_batch",
-        "14/03/2012",
+        "14*** (10 chars)",
         "could be a date of birth",
     ),
     (
@@ -463,7 +463,7 @@ ROW_RULES = [
         "identifier.address",
         2,
         "seq_batch",
-        "12 Baker Street",
+        "12*** (15 chars)",
         "street address",
     ),
     (

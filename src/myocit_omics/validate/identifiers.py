@@ -102,6 +102,12 @@ def _looks_like_phone(text: str) -> bool:
     return 9 <= digits <= 15 and separators and not re.match(r"^\s*[+-]?\d+\.\d+\s*$", text)
 
 
+def mask(text: str) -> str:
+    """Return a value that looked like a direct identifier, masked for reports (``ja***``, 20 chars)."""
+    t = text.strip()
+    return f"{t[:2]}*** ({len(t)} chars)"
+
+
 def identifier_column_kind(name: str) -> str | None:
     """Return what kind of direct identifier a column name suggests, or None.
 
@@ -147,7 +153,8 @@ def check_identifiers(
     list of Problem
         Column problems (rule ``identifier.column``) and cell problems (``identifier.email``,
         ``identifier.phone``, ``identifier.date``, ``identifier.address``); at most 10 cells per
-        column are listed.
+        column are listed. Cell values are masked (:func:`mask`): the report must not copy the
+        identifier; row and column say where it is.
     """
     problems: list[Problem] = []
     header_row = int(df.attrs.get("source", {}).get("header_row", 1))
@@ -189,7 +196,7 @@ def check_identifiers(
                             file=file,
                             row=int(row),
                             column=str(column),
-                            value=text,
+                            value=mask(text),
                             message=f"value looks like {hit[1]}",
                             rule=hit[0],
                             expected="no direct identifiers in hand-ins",
