@@ -35,7 +35,8 @@ def small_tree(tmp_path, *, with_pk=False):
                             "n_genes": 6, "reference": "pooled:W0", "positive": True,
                             "qc_pass": not (pid == "MYO-03" and v == "W4")})
             cyto.append({"patient_id": pid, "visit": v, "analyte": "CXCL10", "value": 1.0,
-                         "log2_value": 10 - 2 * frac + rng.normal(0, 0.2), "flag": "ok", "unit": "pg/mL",
+                         "log2_value": 10 - 2 * frac + rng.normal(0, 0.2), "unit": "pg/mL",
+                         "flag": "below_lloq" if i < 2 and v == "W24" else "ok",
                          "substitution": "none"})
             clin.append({"patient_id": pid, "visit": v, "cmas": 20 + 25 * frac, "mmt8": 50 + 25 * frac,
                          "physician_global": 6 - 5 * frac, "das_total": 12 - 10 * frac,
@@ -73,6 +74,8 @@ def test_full_run_tables_figures_and_planted_signs(tmp_path):
     assert w4["n"] == 10  # 11 patients with W4, MYO-03's W4 failed QC
     assert w4["estimate"] < 0 and w4["iqr_low"] <= w4["estimate"] <= w4["iqr_high"]
     assert any("failing QC" in n for n in out["notes"])
+    # censored cytokine values are counted in every row of that cytokine (11 x 3 + 1 = 34 values)
+    assert "2 of 34 values flagged (below_lloq 2" in change.loc[("cytokine:CXCL10", "W4 - W0"), "note"]
     corr = read(tree, "linking_correlation").set_index(["biomarker", "comparison"])
     assert corr.loc[("ifn:SET_A:mean_z", "W24 - W0 change vs change in cmas"), "estimate"] < -0.8
     assert corr.loc[("ifn:SET_A:mean_z", "W24 - W0 change vs change in physician_global"), "estimate"] > 0.8

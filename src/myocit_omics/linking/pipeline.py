@@ -182,15 +182,42 @@ def _long_panel(ifn: pd.DataFrame | None, cyto: pd.DataFrame | None, methods: di
         parts.append(pd.DataFrame({
             "patient_id": cyto["patient_id"].astype(str), "visit": cyto["visit"].astype(str),
             "biomarker": "cytokine:" + cyto["analyte"].astype(str), "kind": "cytokine",
-            "value": pd.to_numeric(cyto["log2_value"], errors="coerce")}))
+            "value": pd.to_numeric(cyto["log2_value"], errors="coerce"),
+            "flag": cyto["flag"].astype(str) if "flag" in cyto.columns else "ok"}))
     if not parts:
-        return pd.DataFrame(columns=["patient_id", "visit", "biomarker", "kind", "value"])
+        return pd.DataFrame(columns=["patient_id", "visit", "biomarker", "kind", "value", "flag"])
     panel = pd.concat(parts, ignore_index=True)
     dup = panel.duplicated(["patient_id", "visit", "biomarker"], keep=False)
     if dup.any():
         notes.append(f"{int(dup.sum())} rows share patient, visit and biomarker: averaged")
-        panel = panel.groupby(["patient_id", "visit", "biomarker", "kind"], as_index=False)["value"].mean()
+        panel = panel.groupby(["patient_id", "visit", "biomarker", "kind"], as_index=False).agg(
+            value=("value", "mean"), flag=("flag", lambda f: ";".join(sorted(set(map(str, f.dropna()))))))
     return panel
+
+
+def censoring_notes(panel: pd.DataFrame) -> dict[str, str]:
+    """Per cytokine, how many of its values carry a censoring flag (e.g. ``below_lloq``).
+
+    Parameters
+    ----------
+    panel
+        Long biomarker table with a ``flag`` column (``ok``/empty = measured in range).
+
+    Returns
+    -------
+    dict[str, str]
+        biomarker -> e.g. ``"12 of 48 values below_lloq (substituted upstream)"``.
+    """
+    out: dict[str, str] = {}
+    if "flag" not in panel.columns:
+        return out
+    for bm, sub in panel.groupby("biomarker", sort=False):
+        flags = sub["flag"].fillna("ok").astype(str)
+        bad = flags[~flags.isin(["ok", "", "nan"])]
+        if len(bad):
+            kinds = ", ".join(f"{k} {v}" for k, v in bad.value_counts().items())
+            out[str(bm)] = f"{len(bad)} of {len(sub)} values flagged ({kinds}; substituted upstream)"
+    return out
 
 
 def _row(analysis: str, biomarker: str, comparison: str, res: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,6 +370,11 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
     else:
         skipped["pkpd"] = "no IFN scores" if not ifn_markers else (why_pk or "")
 
+    censored = censoring_notes(panel)
+    for df in tables.values():
+        for bm, text in censored.items():
+            hit = df["biomarker"] == bm
+            df.loc[hit, "note"] = [f"{n}; {text}" if n else text for n in df.loc[hit, "note"].fillna("")]
     paths: dict[str, str] = {}
     for name, df in tables.items():
         paths[f"linking_{name}"] = str(write_tsv(df, tree.table(f"linking_{name}")))
