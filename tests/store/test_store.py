@@ -425,3 +425,22 @@ def test_htseq_folder_batch_is_stored_and_assembled(tmp_path, factory, store):
 
     adata = rnaseq_anndata(store)
     assert adata.layers["counts"].tolist() == [[5, 7], [0, 3]]
+
+
+def test_object_area_refuses_a_file_that_changed_since_it_was_hashed(tmp_path):
+    import hashlib
+
+    from myocit_omics.errors import InputError
+    from myocit_omics.store.objects import ObjectArea
+
+    area = ObjectArea(tmp_path / "store")
+    area.ensure()
+    f = tmp_path / "x.csv"
+    f.write_bytes(b"a,b\n1,2\n")
+    stale = hashlib.sha256(b"a,b\n1,3\n").hexdigest()
+    with pytest.raises(InputError, match="changed while it was being stored"):
+        area.put(f, stale)
+    assert not area.object_path(stale).exists() and list(area.tmp.iterdir()) == []
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert area.put(f, sha) is True and area.put(f, sha) is False
+    assert area.object_path(sha).read_bytes() == f.read_bytes()

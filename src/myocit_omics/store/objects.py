@@ -17,13 +17,14 @@ ingest and are removed by :func:`collect_garbage` under the lock.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
+from myocit_omics.errors import InputError
 
 #: Environment variable naming a step at which the ingest process exits at once (tests only).
 CRASH_ENV = "MYOCIT_CRASH_AT"
@@ -119,7 +120,7 @@ class ObjectArea:
 
         Raises
         ------
-        OSError
+        InputError
             If the copy does not have the expected hash (the source changed while reading).
         """
         final = self.object_path(sha)
@@ -136,7 +137,9 @@ class ObjectArea:
             os.fsync(out.fileno())
         if digest.hexdigest() != sha:
             part.unlink()
-            raise OSError(errno.EIO, f"{source} changed while it was being stored")
+            raise InputError("the file changed while it was being stored", file=str(source),
+                             rule="batch.changed", expected="a batch nobody edits while it is handed in",
+                             fix="finish copying the batch, then hand it in again")
         os.chmod(part, 0o444)
         os.replace(part, final)
         fsync_dir(final.parent)
