@@ -49,6 +49,7 @@ def test_demo_faults_ifn_tracking_and_no_drift(tmp_path):
     if not (DEMO / "batches" / "rnaseq-seq1").is_dir():
         pytest.skip("data/demo is not present")
     config = load_study_config(DEMO / "study.yaml")
+    config.expression["plots"] = False  # figures are tested in test_pipeline.py
     faults = json.loads((DEMO / "truth" / "faults.json").read_text())["rnaseq"]
     truth = pd.read_csv(DEMO / "truth" / "rnaseq_samples.tsv", sep="\t", index_col="sample_id")
     home = tmp_path / "home"

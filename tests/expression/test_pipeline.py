@@ -17,8 +17,9 @@ from myocit_omics.results import ResultsTree
 FAULTS = {"low_depth": "RNA-MYO-03-W4", "swap": ("RNA-MYO-01-W24", "RNA-MYO-02-W24"), "drop": "RNA-MYO-05-W4"}
 
 
-def _config(**kwargs) -> StudyConfig:
-    return StudyConfig(study="TEST", **kwargs)
+def _config(*, plots: bool = False, **kwargs) -> StudyConfig:
+    expression = {"plots": plots, **kwargs.pop("expression", {})}
+    return StudyConfig(study="TEST", expression=expression, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def faulty(cohort_factory, tmp_path_factory):
     d = tmp_path_factory.mktemp("faulty")
     out = run_expression(
         c.write(d / "assembled.h5ad"),
-        config=_config(),
+        config=_config(plots=True),
         tree=ResultsTree(d / "results" / "r1"),
         home=d / "home",
     )

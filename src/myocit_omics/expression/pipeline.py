@@ -16,6 +16,8 @@ Parameters read from study.yaml:
     ``kind: pooled_visit, visit: W0`` (MYOCIT) or ``kind: healthy_control``.
 ``interferon.gene_sets``
     Extra GMT files (relative to the study home) scored besides the shipped IFN sets.
+``expression.plots``
+    False skips the figures (tables and AnnData are still written).
 ``interferon.methods``, ``interferon.min_genes``, ``interferon.headline_set``
     Methods, smallest usable gene count, and the set label shown in the figures (``rice6``).
 """
@@ -408,6 +410,9 @@ def run_expression(
         "ifn_scores_by_visit": lambda: plots.ifn_by_visit_figure(scores, label=headline),
         "ifn_trajectories": lambda: plots.ifn_trajectories_figure(scores, label=headline),
     }
+    if not config.expression.get("plots", True):
+        figures = {}
+        warnings.append("figures not drawn (expression.plots: false)")
     for name, make in figures.items():
         if name.startswith("qc_pca_batch") and "seq_batch" not in obs:
             continue
