@@ -89,7 +89,8 @@ def change_scatter(panels: list[tuple[str, pd.DataFrame, float, float]],
     return fig
 
 
-def roc_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], *, title: str) -> Figure:
+def roc_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], *, title: str,
+               max_curves: int = 8) -> Figure:
     """ROC curves (higher value = positive) with the AUC in the legend.
 
     Parameters
@@ -98,6 +99,8 @@ def roc_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], *, title
         ``(label, score, label01, auc)``.
     title
         Figure title.
+    max_curves
+        At most this many curves, those with the AUC furthest from 0.5 (the title says so).
 
     Returns
     -------
@@ -105,6 +108,9 @@ def roc_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], *, title
         The figure.
     """
     fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    if len(curves) > max_curves:
+        title = f"{title}\n({max_curves} of {len(curves)}: AUC furthest from 0.5)"
+        curves = sorted(curves, key=lambda c: -abs(c[3] - 0.5))[:max_curves]
     for name, score, lab, auc in curves:
         keep = np.isfinite(score)
         s, y = score[keep], lab[keep]
@@ -113,7 +119,7 @@ def roc_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], *, title
         thresholds = np.r_[np.inf, np.sort(np.unique(s))[::-1]]
         tpr = [float(np.mean(s[y == 1] >= t)) for t in thresholds]
         fpr = [float(np.mean(s[y == 0] >= t)) for t in thresholds]
-        ax.step(fpr, tpr, where="post", lw=1.2, label=f"{name} (AUC {auc:.2f})")
+        ax.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {auc:.2f})")
     ax.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.7, ls="--")
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
