@@ -16,22 +16,23 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import norm
 
-from myocit_omics.deseq.dispersion import design_outer, gene_blocks
+from myocit_omics.deseq.dispersion import Gram, gene_blocks
 
 
-def nb_nll_genes(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """pydeseq2's ``nb_nll`` for one dispersion per gene, genes x samples input, one value per gene."""
+def nb_nll_genes(
+    y: np.ndarray, mu: np.ndarray, alpha: np.ndarray, *, lgamma_y1: np.ndarray | None = None
+) -> np.ndarray:
+    """Return pydeseq2's ``nb_nll`` for one dispersion per gene (genes x samples input), per gene.
+
+    ``lgamma_y1`` (the row sums of ``gammaln(y + 1)``) may be passed when already computed.
+    """
     n = y.shape[1]
     r = 1.0 / alpha
     rr = r[:, None]
-    logbinom = gammaln(y + rr) - gammaln(y + 1.0) - gammaln(rr)
-    return n * r * np.log(alpha) + (-logbinom + (y + rr) * np.log(rr + mu) - y * np.log(mu)).sum(axis=1)
-
-
-def _batched_inverse_diag_quadratic(m_inv: np.ndarray, outer: np.ndarray) -> np.ndarray:
-    """``x_j^T M_g^{-1} x_j`` for every gene g and sample j: ``(genes, samples)``."""
-    g, p, _ = m_inv.shape
-    return m_inv.reshape(g, p * p) @ outer.T
+    if lgamma_y1 is None:
+        lgamma_y1 = gammaln(y + 1.0).sum(axis=1)
+    cells = (y + rr) * np.log(rr + mu) - y * np.log(mu) - gammaln(y + rr)
+    return n * r * np.log(alpha) + n * gammaln(r) + lgamma_y1 + cells.sum(axis=1)
 
 
 def irls_block(
@@ -79,7 +80,7 @@ def irls_block(
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)  # genes x samples
     disp = np.asarray(disp, dtype=float)
     g = y.shape[0]
-    outer = design_outer(x)
+    gram = Gram(x)
     ridge = np.diag(np.repeat(1e-6, p))
     log_sf = np.log(sf)
 
@@ -96,12 +97,13 @@ def irls_block(
     dev = np.full(g, 1000.0)
     fallback = np.zeros(g, dtype=bool)
     active = np.arange(g)
+    lgamma_y1 = gammaln(y + 1.0).sum(axis=1)
     i = 0
     while active.size:
         ma, ya, da = mu[active], y[active], disp[active]
         w = ma / (1.0 + ma * da[:, None])
         z = np.log(ma) - log_sf + (ya - ma) / ma
-        m = (w @ outer).reshape(-1, p, p) + ridge
+        m = gram(w) + ridge
         rhs = (w * z) @ x
         beta_hat = np.linalg.solve(m, rhs[:, :, None])[:, :, 0]
         i += 1
@@ -112,7 +114,7 @@ def irls_block(
         beta[act] = beta_hat[keep]
         mu[act] = np.maximum(sf * np.exp(beta[act] @ x.T), min_mu)
         old = dev[act]
-        new = -2.0 * nb_nll_genes(y[act], mu[act], disp[act])
+        new = -2.0 * nb_nll_genes(y[act], mu[act], disp[act], lgamma_y1=lgamma_y1[act])
         dev[act] = new
         ratio = np.abs(new - old) / (np.abs(new) + 0.1)
         active = act[ratio > beta_tol]
@@ -140,8 +142,8 @@ def irls_block(
         del beta_init
 
     w = mu / (1.0 + mu * disp[:, None])
-    m_inv = np.linalg.inv((w @ outer).reshape(-1, p, p) + ridge)
-    hat = w * _batched_inverse_diag_quadratic(m_inv, outer)
+    m_inv = np.linalg.inv(gram(w) + ridge)
+    hat = w * gram.quadratic_diag(m_inv)
     mu_out = sf * np.exp(beta @ x.T)
     return beta, mu_out.T, hat.T, converged
 
@@ -161,7 +163,7 @@ def irls(
     hat = np.empty((n, g))
     conv = np.empty(g, dtype=bool)
     disp = np.asarray(disp, dtype=float)
-    for sl in gene_blocks(g, n):
+    for sl in gene_blocks(g, n, n_coefs=p):
         beta[sl], mu[:, sl], hat[:, sl], conv[sl] = irls_block(
             counts[:, sl], size_factors, design, disp[sl], **options
         )
@@ -210,12 +212,12 @@ def wald_test(
     lfc = np.asarray(lfc, dtype=float)
     disp = np.asarray(disp, dtype=float)
     g = lfc.shape[0]
-    outer = design_outer(x)
+    gram = Gram(x)
     se = np.empty(g)
-    for sl in gene_blocks(g, n):
+    for sl in gene_blocks(g, n, n_coefs=p):
         m_s = np.asarray(mu[:, sl], dtype=float).T
         w = m_s / (1.0 + m_s * disp[sl, None])
-        m = (w @ outer).reshape(-1, p, p)
+        m = gram(w)
         h = np.linalg.inv(m + ridge_factor)
         hc = h @ c
         se[sl] = np.sqrt(np.einsum("gi,gij,gj->g", hc, m, hc))
@@ -251,3 +253,161 @@ def wald_test(
         )
         raise ValueError(msg)
     return pval, stat, se
+
+
+def _shrink_parts(
+    beta: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    size: np.ndarray,
+    offset: np.ndarray,
+    *,
+    no_shrink_scale: float,
+    prior_scale: float,
+    shrink_index: int,
+    order: int,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """apeGLM-prior objective of ``nbinomFn`` per gene, with gradient, Hessian and NB curvature weights."""
+    p = x.shape[1]
+    mask = np.zeros(p, dtype=bool)
+    mask[shrink_index] = True
+    eta = beta @ x.T + offset  # genes x samples
+    s = size[:, None]
+    bs = beta[:, shrink_index]
+    prior = (beta[:, ~mask] ** 2).sum(axis=1) / (2 * no_shrink_scale**2) + np.log1p((bs / prior_scale) ** 2)
+    nll = -(y * (eta - offset) - (y + s) * np.logaddexp(eta, np.log(s))).sum(axis=1)
+    f = prior + nll
+    if order == 0:
+        return f, None, None, None
+    expit = 1.0 / (1.0 + s * np.exp(-eta))  # e^eta / (s + e^eta)
+    d_nll = (y - (y + s) * expit) @ x
+    d_prior = np.where(mask, 0.0, beta / no_shrink_scale**2)
+    d_prior[:, shrink_index] = 2 * bs / (prior_scale**2 + bs**2)
+    grad = d_prior - d_nll
+    frac = (y + s) * expit * (1.0 - expit)  # = (y + s) s e^eta / (s + e^eta)^2
+    h_diag = np.where(mask, 0.0, 1.0 / no_shrink_scale**2) * np.ones_like(beta)
+    h_diag[:, shrink_index] = 2 * (prior_scale**2 - bs**2) / (prior_scale**2 + bs**2) ** 2
+    xtwx = Gram(x)(frac)
+    hess = xtwx + h_diag[:, :, None] * np.eye(p)[None]
+    # pydeseq2's returned inverse Hessian adds the prior curvature to every row of each column.
+    pyd_hess = xtwx + h_diag[:, None, :]
+    return f, grad, hess, pyd_hess
+
+
+def lfc_shrink_block(
+    design: np.ndarray,
+    counts: np.ndarray,
+    size: np.ndarray,
+    offset: np.ndarray,
+    *,
+    prior_no_shrink_scale: float,
+    prior_scale: float,
+    shrink_index: int = 1,
+    max_iter: int = 200,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MAP coefficients under pydeseq2's apeGLM-style prior for a block of genes (Newton, line search).
+
+    Minimises the objective of :func:`pydeseq2.utils.nbinomFn` from pydeseq2's starting point
+    ``0.1 * (-1)^k`` by Newton steps on a positive-definite modification of the Hessian with an
+    Armijo line search. Returns what :func:`pydeseq2.utils.nbinomGLM` returns, gene by gene:
+    coefficients (genes x p), the inverse of pydeseq2's Hessian expression at the optimum
+    (genes x p x p) and a convergence flag.
+    """
+    x = np.asarray(design, dtype=float)
+    p = x.shape[1]
+    y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
+    size = np.asarray(size, dtype=float)
+    offset = np.asarray(offset, dtype=float)
+    g = y.shape[0]
+    opts = {
+        "no_shrink_scale": prior_no_shrink_scale,
+        "prior_scale": prior_scale,
+        "shrink_index": shrink_index,
+    }
+    beta = np.tile(0.1 * (-1.0) ** np.arange(p), (g, 1))
+    cnst = np.maximum(_shrink_parts(np.zeros((g, p)), x, y, size, offset, order=0, **opts)[0], 1.0)
+    f_cur = _shrink_parts(beta, x, y, size, offset, order=0, **opts)[0]
+    converged = np.zeros(g, dtype=bool)
+    active = np.arange(g)
+    eye = np.eye(p)[None]
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        b = beta[active]
+        _f, grad, hess, _ = _shrink_parts(b, x, y[active], size[active], offset, order=1, **opts)
+        small = np.abs(grad).max(axis=1) / cnst[active] <= 1e-10
+        lam = np.linalg.eigvalsh(hess)[:, 0]
+        shift = np.where(lam > 1e-8 * np.abs(hess).max(axis=(1, 2)), 0.0, -lam + 1e-6 + 1e-6 * np.abs(lam))
+        step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[:, :, None])[:, :, 0]
+        f0 = f_cur[active]
+        t = np.ones(active.size)
+        accepted = np.zeros(active.size, dtype=bool)
+        new_b, new_f = b.copy(), f0.copy()
+        todo = ~small & np.isfinite(step).all(axis=1)
+        for _ls in range(50):
+            if not todo.any():
+                break
+            idx = np.flatnonzero(todo)
+            cand = b[idx] + t[idx, None] * step[idx]
+            fc = _shrink_parts(cand, x, y[active[idx]], size[active[idx]], offset, order=0, **opts)[0]
+            slope = (grad[idx] * step[idx]).sum(axis=1) * t[idx]
+            ok = np.isfinite(fc) & (fc <= f0[idx] + 1e-4 * np.minimum(slope, 0.0) + 1e-13 * np.abs(f0[idx]))
+            good = idx[ok]
+            new_b[good], new_f[good] = cand[ok], fc[ok]
+            accepted[good] = True
+            todo[good] = False
+            t[idx[~ok]] *= 0.5
+        moved = np.abs(new_b - b).max(axis=1)
+        rel_drop = (f0 - new_f) / np.maximum(np.maximum(np.abs(f0), np.abs(new_f)), 1.0)
+        beta[active], f_cur[active] = new_b, new_f
+        stop = small | (accepted & ((moved < 1e-10) | (rel_drop <= 1e-14)))
+        converged[active[stop]] = True
+        active = active[~(stop | ~accepted)]
+    if (~converged).any():
+        from pydeseq2.utils import nbinomGLM
+
+        for j in np.flatnonzero(~converged):
+            bj, _inv, conv = nbinomGLM(
+                design_matrix=x,
+                counts=y[j],
+                size=size[j],
+                offset=offset,
+                prior_no_shrink_scale=prior_no_shrink_scale,
+                prior_scale=prior_scale,
+                optimizer="L-BFGS-B",
+                shrink_index=shrink_index,
+            )
+            beta[j] = bj
+            converged[j] = conv
+    _, _, _, pyd_hess = _shrink_parts(beta, x, y, size, offset, order=1, **opts)
+    return beta, np.linalg.inv(pyd_hess), converged
+
+
+def lfc_shrink(
+    design: np.ndarray,
+    counts: np.ndarray,
+    size: np.ndarray,
+    offset: np.ndarray,
+    *,
+    prior_no_shrink_scale: float,
+    prior_scale: float,
+    shrink_index: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lfc_shrink_block` over all genes in memory-bounded blocks."""
+    n, g = counts.shape
+    p = np.asarray(design).shape[1]
+    beta = np.empty((g, p))
+    inv_h = np.empty((g, p, p))
+    conv = np.empty(g, dtype=bool)
+    size = np.asarray(size, dtype=float)
+    for sl in gene_blocks(g, n, n_coefs=p):
+        beta[sl], inv_h[sl], conv[sl] = lfc_shrink_block(
+            design,
+            counts[:, sl],
+            size[sl],
+            offset,
+            prior_no_shrink_scale=prior_no_shrink_scale,
+            prior_scale=prior_scale,
+            shrink_index=shrink_index,
+        )
+    return beta, inv_h, conv
