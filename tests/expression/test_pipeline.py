@@ -131,16 +131,26 @@ def test_healthy_control_reference(cohort_factory, tmp_path):
     assert not any("no healthy controls" in w for w in out["warnings"])
 
 
-def test_pinned_missing_reference_version_is_refused(cohort_factory, tmp_path):
+def test_pinned_reference_versions(cohort_factory, tmp_path):
     c = cohort_factory(seed=5)
+    path, home = c.write(tmp_path / "a.h5ad"), tmp_path / "h"
     with pytest.raises(InputError) as err:
         run_expression(
-            c.write(tmp_path / "a.h5ad"),
+            path,
             config=_config(expression={"reference_version": 4}),
-            home=tmp_path / "h",
-            tree=ResultsTree(tmp_path / "r"),
+            home=home,
+            tree=ResultsTree(tmp_path / "r0"),
         )
     assert "reference_version" in str(err.value)
+    first = run_expression(path, config=_config(), home=home, tree=ResultsTree(tmp_path / "r1"))
+    # pinned v1 (pooled:W0) while the configuration asks for healthy controls: used, and said so
+    cfg = _config(
+        expression={"reference_version": 1}, reference=Reference(kind="healthy_control", visit=None)
+    )
+    out = run_expression(path, config=cfg, home=home, tree=ResultsTree(tmp_path / "r2"))
+    assert out["reference"]["checksum_sha256"] == first["reference"]["checksum_sha256"]
+    assert out["reference"]["ifn_reference"] == "pooled:W0"
+    assert any("not the configured healthy_control" in w for w in out["warnings"])
 
 
 def test_matrix_without_a_reference_gene_is_refused(cohort_factory, tmp_path):

@@ -316,6 +316,11 @@ def run_expression(
     ref, created = load_or_create_reference(
         home, counts[passed], obs[passed], gene_ids, gene_names, config=config, file=str(adata_path)
     )
+    if ref.reference != _reference_spec(config):
+        warnings.append(
+            f"the pinned frozen reference {ref.name} is {ref.reference}, not the configured "
+            f"{_reference_spec(config)}: scores are against {ref.reference}"
+        )
     gpos = pd.Index(gene_ids).get_indexer(ref.gene_ids)
     if (gpos < 0).any():
         missing = ref.gene_ids[int(np.flatnonzero(gpos < 0)[0])]
