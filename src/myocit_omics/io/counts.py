@@ -269,6 +269,12 @@ def _to_numbers(
     """Parse a block of count strings; refuse bad ones; round by the policy."""
     problems: list[Problem] = []
     n_extra = 0
+    try:  # fast path: every cell converts (numpy parses the strings in C)
+        fast = block.to_numpy(dtype=np.float64)
+    except (ValueError, TypeError):
+        fast = None
+    if fast is not None and bool(np.all(np.isfinite(fast) & (fast >= 0))):
+        return _rounded(fast, block, ids, label=label, rounding=rounding)
     values = np.empty(block.shape, dtype=np.float64)
     for j, col in enumerate(block.columns):
         s = block[col]
@@ -307,6 +313,13 @@ def _to_numbers(
                 Problem(file=label, message=f"... and {n_extra} more bad count(s)", rule="counts.not_numeric")
             )
         raise ValidationFailed(problems, context=label)
+    return _rounded(values, block, ids, label=label, rounding=rounding)
+
+
+def _rounded(
+    values: np.ndarray, block: pd.DataFrame, ids: pd.Series, *, label: str, rounding: RoundingPolicy
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Round valid counts by the policy; return the int64 table and the rounding record."""
     if np.any(values > np.iinfo(np.int64).max / 2):
         raise InputError(
             "count too large",

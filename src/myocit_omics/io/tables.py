@@ -373,6 +373,7 @@ def read_table(
         "separator": _SEPARATORS[sep],
         "decimal": ".",
         "ends_with_newline": text.endswith(("\n", "\r")),
+        "has_comma": "," in text,
     }
     return _build(
         rows,
@@ -607,7 +608,8 @@ def _build(
             fix="export the table again with its rows",
         )
     df = pd.DataFrame(body, columns=header, index=pd.Index(index, name="row"), dtype=object)
-    if info.get("separator") != "comma" and info["format"] == "text":
+    has_comma = info.pop("has_comma", True)
+    if info.get("separator") != "comma" and info["format"] == "text" and has_comma:
         df, converted = _decimal_commas(df)
         if converted:
             info["decimal"] = ","
@@ -630,6 +632,8 @@ def _decimal_commas(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     out = df
     for c in df.columns:
         s = df[c].astype(str)
+        if not s.str.contains(",", regex=False).any():
+            continue
         has_comma = s.str.match(_DECIMAL_COMMA)
         if not has_comma.any() or s.str.match(_DECIMAL_POINT).any():
             continue
