@@ -74,3 +74,17 @@ def test_frozen_score_genes_equals_scanpy_on_the_reference():
     assert both[-1] == pytest.approx(
         m.score_genes(new, np.arange(10, 25), np.array([genes.index(g) for g in ctrl]))[0], abs=1e-12
     )
+
+
+def test_ssgsea_ranks_equal_the_plain_definition_on_tied_counts():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(9)
+    x = rng.poisson(2.0, size=(7, 300)).astype(float)  # very many ties
+    ranks = np.floor(rankdata(x, method="average", axis=1)).astype(int)
+    order = np.argsort(-ranks, axis=1, kind="stable")
+    expected = np.empty_like(ranks)
+    np.put_along_axis(expected, order, np.arange(1, 301)[None, :].repeat(7, axis=0), axis=1)
+    pos, w = m.ssgsea_ranks(x)
+    np.testing.assert_array_equal(pos, expected)
+    np.testing.assert_allclose(w, ranks**0.25)

@@ -81,21 +81,27 @@ def mean_z(log: np.ndarray, ref_mean: np.ndarray, ref_sd: np.ndarray) -> np.ndar
 def _tie_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted place of each gene and the tie group (start, end) of each sorted place, per sample.
 
-    One stable ascending sort per sample: tie groups are runs of equal values, in row order.
+    An ascending sort per sample, ties in row order: tie groups are runs of equal values.
     """
     values = np.asarray(values, dtype=float)
     n_rows, n = values.shape
-    order = np.argsort(values, axis=1, kind="stable")
+    rows = np.arange(n_rows)[:, None]
+    order = np.argsort(values, axis=1)  # quicksort: ties in any order, fixed below
     ordered = np.take_along_axis(values, order, axis=1)
     places = np.broadcast_to(np.arange(n, dtype=np.int32), (n_rows, n))
     new_group = np.ones((n_rows, n), dtype=bool)
     new_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    if not new_group.all():
+        # put tied genes in row order (what a stable sort gives), sorting unique integer keys
+        group = np.empty((n_rows, n), dtype=np.int64)
+        group[rows, order] = np.cumsum(new_group, axis=1)
+        order = np.argsort(group * n + places, axis=1)
     start = np.maximum.accumulate(np.where(new_group, places, np.int32(0)), axis=1)
     last = np.ones((n_rows, n), dtype=bool)
     last[:, :-1] = new_group[:, 1:]
     end = np.minimum.accumulate(np.where(last, places + np.int32(1), np.int32(n))[:, ::-1], axis=1)[:, ::-1]
     inverse = np.empty((n_rows, n), dtype=np.int32)
-    inverse[np.arange(n_rows)[:, None], order] = places
+    inverse[rows, order] = places
     return inverse, start, end
 
 
