@@ -247,6 +247,13 @@ def test_study_loaders_assemble_anndata(tmp_path, factory, store):
     rounding = {b["name"]: b["rounding"]["n_rounded"] for b in json.loads(adata.uns["ingest"])["batches"]}
     assert rounding["rnaseq1-test"] > 0 and rounding["rnaseq2-test"] == 0
     assert list(adata.var["gene_name"][:2]) == ["G0", "G1"]
+    # readable by plain anndata after a round trip through .h5ad
+    import anndata as ad
+
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad")
+    assert (back.layers["counts"] == adata.layers["counts"]).all()
+    assert list(back.obs["visit"]) == list(adata.obs["visit"])
 
 
 def test_missing_samples_are_listed(tmp_path, factory, home):
