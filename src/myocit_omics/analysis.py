@@ -207,7 +207,15 @@ def step_cytokines(ctx: AnalysisContext) -> dict[str, Any]:
     batches = ctx.batches("cytokine")
     if not batches:
         raise StepSkipped("no cytokine batch has been accepted")
-    return run_cytokines(batches, config=ctx.config, tree=ctx.tree)
+    out = run_cytokines(batches, config=ctx.config, tree=ctx.tree)
+    flags = out.get("flags") or {}
+    censored = sum(v for k, v in flags.items() if k != "ok")
+    out.setdefault("summary", (
+        f"{out.get('n_analytes', '?')} analytes in {out.get('n_samples', '?')} samples over "
+        f"{out.get('n_plates', '?')} plate(s); {censored} of {out.get('n_values', '?')} values censored or "
+        f"flagged ({', '.join(f'{k}: {v}' for k, v in sorted(flags.items()) if k != 'ok') or 'none'}); "
+        f"censored values substituted by rule {out.get('substitution', '?')}"))
+    return out
 
 
 def step_assemble_expression(ctx: AnalysisContext) -> dict[str, Any]:
@@ -234,14 +242,28 @@ def step_expression(ctx: AnalysisContext) -> dict[str, Any]:
     """QC, frozen normalisation and IFN scores."""
     from myocit_omics.expression.pipeline import run_expression
 
-    return run_expression(ctx.tree.anndata("assembled"), config=ctx.config, tree=ctx.tree, home=ctx.home)
+    out = run_expression(ctx.tree.anndata("assembled"), config=ctx.config, tree=ctx.tree, home=ctx.home)
+    excluded = out.get("excluded_samples") or {}
+    ref = out.get("reference") or {}
+    made = "created now" if ref.get("created_this_run") else "reused"
+    out.setdefault("summary", (
+        f"{out.get('n_qc_pass', '?')} of {out.get('n_samples', '?')} samples passed QC"
+        + (f"; excluded {', '.join(excluded)}" if excluded else "")
+        + f"; {out.get('n_genes_kept', '?')} genes kept ({out.get('gene_filter', '')}); size factors against "
+        f"frozen reference {ref.get('name', '?')} ({made}); "
+        f"IFN scores by {', '.join(out.get('methods', []))} against {ref.get('ifn_reference', '?')}"))
+    return out
 
 
 def step_de(ctx: AnalysisContext) -> dict[str, Any]:
     """Paired DE for every contrast, and GSEA."""
     from myocit_omics.de.pipeline import run_de
 
-    return run_de(ctx.tree.anndata("expression"), config=ctx.config, tree=ctx.tree)
+    out = run_de(ctx.tree.anndata("expression"), config=ctx.config, tree=ctx.tree)
+    sig = out.get("n_significant") or {}
+    parts = [f"{c}: {v.get('down', '?')} down, {v.get('up', '?')} up at padj < 0.05" for c, v in sig.items()]
+    out.setdefault("summary", f"design {out.get('design', '?')}; " + "; ".join(parts))
+    return out
 
 
 def step_linking(ctx: AnalysisContext) -> dict[str, Any]:
