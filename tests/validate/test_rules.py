@@ -669,3 +669,23 @@ def test_count_problems_come_through_the_batch(tmp_path, factory):
         "RNA-MYO-01-W0",
         "-7",
     )
+
+
+def test_ecrf_xlsx_export_is_read_and_problems_name_spreadsheet_rows(tmp_path, factory):
+    import csv
+
+    import openpyxl
+
+    folder = factory.write_batch(tmp_path, "clinical")
+    _edit(folder, "core_set.csv", "MYO-02,W4,30,", "MYO-02,W4,60,")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    with open(folder / "core_set.csv") as fh:
+        for i, row in enumerate(csv.reader(fh)):
+            ws.append([c if i == 0 or not c.replace(".", "").isdigit() else float(c) for c in row])
+    wb.save(folder / "core_set.xlsx")
+    (folder / "core_set.csv").unlink()
+    _manifest(folder, files={"patients": "patients.csv", "core_set": "core_set.xlsx"})
+    [p] = _check(folder).problems
+    assert (p.file, p.row, p.column, p.rule) == ("core_set.xlsx", 5, "cmas", "range.cmas")
+    assert p.value == "60"
