@@ -148,7 +148,7 @@ def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, floa
     span = abs(hi - lo) or 1.0
     starts = []
     for c0 in (np.exp(np.median(lx)), np.exp(np.percentile(lx, 75)), np.exp(np.percentile(lx, 25))):
-        for d0 in (1.0, 0.6):
+        for d0 in (1.0,):
             starts.append(
                 [
                     lo - 0.02 * span * np.sign(hi - lo),

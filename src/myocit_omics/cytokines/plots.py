@@ -11,6 +11,13 @@ import numpy as np
 from myocit_omics.results import save_figure
 
 
+def _lg(v: object) -> np.ndarray:
+    """Return log10 of positive values, NaN elsewhere (log axes are slow to draw; log values are not)."""
+    a = np.asarray(v, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, np.log10(np.where(a > 0, a, 1.0)), np.nan)
+
+
 def plot_standard_curves(result: Any, plate: str, path: Path) -> Path:
     """One panel per analyte of ``plate``: standards, fitted curve, LLOQ/ULOQ, samples on the curve.
 
@@ -42,29 +49,39 @@ def plot_standard_curves(result: Any, plate: str, path: Path) -> Path:
         fit = fits[a]
         g = w[(w["plate_id"] == plate) & (w["analyte"] == a)]
         std = g[(g["role"] == "standard") & g["expected_conc"].notna()]
-        ax.scatter(std["expected_conc"], std["signal"], s=10, color="black", zorder=3, label="standards")
+        ax.scatter(_lg(std["expected_conc"]), _lg(std["signal"]), s=10, color="black", zorder=3)
         if np.all(np.isfinite(list(fit.params.values()))) and len(std):
             lo, hi = std["expected_conc"].min() / 4, std["expected_conc"].max() * 4
-            xs = np.geomspace(lo, hi, 200)
-            ax.plot(xs, fit.predict(xs), color="tab:blue" if fit.ok else "tab:red", lw=1.2)
+            xs = np.geomspace(lo, hi, 60)
+            ax.plot(_lg(xs), _lg(fit.predict(xs)), color="tab:blue" if fit.ok else "tab:red", lw=1.2)
         smp = g[g["role"].isin(["sample", "bridge"]) & np.isfinite(g["value"])]
         if len(smp):
             dil = np.where(np.isfinite(smp["dilution_factor"]), smp["dilution_factor"], 1.0)
-            ax.scatter(smp["value"] / dil, smp["signal"], s=5, color="tab:orange", alpha=0.6, zorder=2)
+            adj = 2.0 ** smp.get("bridge_adjustment_log2", 0.0)  # back to the plate's own scale
+            ax.scatter(
+                _lg(smp["value"] / adj / dil),
+                _lg(smp["signal"]),
+                s=5,
+                color="tab:orange",
+                alpha=0.6,
+                zorder=2,
+            )
         for lim in (fit.lloq, fit.uloq):
             if np.isfinite(lim):
-                ax.axvline(lim, color="grey", ls="--", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("symlog", linthresh=10)
+                ax.axvline(np.log10(lim), color="grey", ls="--", lw=0.8)
         ax.set_title(
             f"{a} {fit.model}" + ("" if fit.ok else " FAILED"),
             fontsize=8,
             color="black" if fit.ok else "tab:red",
         )
         ax.tick_params(labelsize=6)
-    fig.suptitle(f"Standard curves, plate {plate} (dashed: LLOQ/ULOQ)", fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig.suptitle(
+        f"Standard curves, plate {plate}: log10 signal vs log10 concentration "
+        "(black standards, orange samples, dashed LLOQ/ULOQ)",
+        fontsize=9,
+    )
+    fig.subplots_adjust(hspace=0.5, wspace=0.35)
+    return save_figure(fig, path, dpi=80)
 
 
 def plot_bridging(result: Any, path: Path) -> Path:
@@ -97,5 +114,5 @@ def plot_bridging(result: Any, path: Path) -> Path:
         ax.set_ylabel("log2 on the bridged plate")
         ax.set_title(title, fontsize=9)
     fig.suptitle("Bridge samples (one colour per analyte and plate)", fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig.subplots_adjust(wspace=0.3)
+    return save_figure(fig, path, dpi=80)
