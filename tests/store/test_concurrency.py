@@ -40,8 +40,8 @@ def test_four_concurrent_ingesters_store_each_batch_once(tmp_path, factory):
     batches = []
     for i in range(40):
         patients = [f"MYO-{(i % 16) + 1:02d}"]
-        # clinical records are keyed by patient and visit: give each clinical batch its own visit
-        visits = [f"UNS-{i}"] if kinds[i % 4] == "clinical" else ["W0", "W4"]
+        # clinical records and RNA-seq samples are unique per patient and visit: own visits per batch
+        visits = [f"UNS-{2 * i}", f"UNS-{2 * i + 1}"]
         batches.append(
             str(
                 factory.write_batch(

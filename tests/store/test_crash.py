@@ -100,7 +100,14 @@ def test_killed_ingests_leave_whole_batches_or_nothing(tmp_path, factory):
         mode = rng.choice(["accept", "accept", "reject", "inbox-reject", "sigkill"])
         kind = rng.choice(["rnaseq", "pk", "cytokine"])
         parent = home / "inbox" if mode == "inbox-reject" else tmp_path / f"in{i}"
-        batch = factory.write_batch(parent, kind, tag=f"x{i}", seed=i, patients=["MYO-03", "MYO-04"])
+        batch = factory.write_batch(
+            parent,
+            kind,
+            tag=f"x{i}",
+            seed=i,
+            patients=["MYO-03", "MYO-04"],
+            visits=[f"UNS-{2 * i}", f"UNS-{2 * i + 1}"],
+        )
         n_files = sum(1 for p in batch.rglob("*") if p.is_file())
         if mode in ("reject", "inbox-reject"):
             manifest = batch / "manifest.yaml"

@@ -451,3 +451,14 @@ def test_object_area_refuses_a_file_that_changed_since_it_was_hashed(tmp_path):
     sha = hashlib.sha256(f.read_bytes()).hexdigest()
     assert area.put(f, sha) is True and area.put(f, sha) is False
     assert area.object_path(sha).read_bytes() == f.read_bytes()
+
+
+def test_a_patient_visit_already_sequenced_in_another_batch_is_a_conflict(tmp_path, factory, store):
+    store.ingest(factory.write_batch(tmp_path / "a", "rnaseq", tag="1", patients=["MYO-05"], visits=["W0"]))
+    again = store.ingest(
+        factory.write_batch(tmp_path / "b", "rnaseq", tag="2", patients=["MYO-05"], visits=["W0"])
+    )
+    assert again.status == "rejected"
+    [p] = again.problems
+    assert (p.rule, p.file, p.row, p.value) == ("conflict.patient_visit", "samples.csv", 2, "MYO-05/W0")
+    assert "already has W0 RNA-seq: sample 'RNA1-MYO-05-W0'" in p.message

@@ -414,6 +414,35 @@ class StudyStore:
             ]
         return active[0]["batch_id"], []
 
+    def _visit_taken(self, con: Any, s: SampleRecord, superseded: str | None) -> list[Problem]:
+        """Return a conflict if another stored RNA-seq sample already has this patient's visit."""
+        if s.kind != "rnaseq" or s.attrs.get("role", "patient") != "patient":
+            return []
+        for other in con.execute(
+            "SELECT s.sample_id, s.batch_id, s.attrs_json, b.name "
+            "FROM samples s JOIN batches b USING (batch_id) "
+            "WHERE s.kind = 'rnaseq' AND s.patient_id = ? AND s.visit = ? AND s.superseded = 0 "
+            "AND s.record_key != ?",
+            (s.patient_id, s.visit, s.key),
+        ):
+            if other["batch_id"] == superseded or json.loads(other["attrs_json"]).get("role") != "patient":
+                continue
+            return [
+                Problem(
+                    file=s.where[0] if s.where else "manifest.yaml",
+                    row=s.where[1] if s.where else None,
+                    column="patient_id,visit",
+                    value=f"{s.patient_id}/{s.visit}",
+                    message=f"patient {s.patient_id} already has {s.visit} RNA-seq: sample "
+                    f"{other['sample_id']!r} in batch {other['name']} ({other['batch_id'][:12]})",
+                    rule="conflict.patient_visit",
+                    expected="one RNA-seq sample per patient and visit",
+                    fix=f"correct the visit, or if this re-sequencing replaces {other['name']}, add to "
+                    f"manifest.yaml: supersedes: {{batch: {other['batch_id'][:12]}, reason: <why>}}",
+                )
+            ]
+        return []
+
     def _compare_samples(
         self,
         con: Any,
@@ -428,6 +457,7 @@ class StudyStore:
                 (s.kind, s.key),
             ).fetchone()
             if row is None or row["batch_id"] == superseded:
+                problems.extend(self._visit_taken(con, s, superseded))
                 new.append(s)
             elif row["data_sha256"] == s.data_sha256:
                 unchanged.append(s)
