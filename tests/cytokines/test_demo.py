@@ -123,7 +123,7 @@ def test_demo_back_calculated_concentrations_match_truth(demo_run):
 
 @pytest.mark.slow
 def test_demo_planted_plate_offset_removed_by_bridging(demo_run):
-    out, t, truth, plates = demo_run
+    _out, t, truth, plates = demo_run
     br = t["cytokine_bridging"]
     lx = br[br["plate_id"] == "MYOCIT-LX-P2"].set_index("analyte")
     true_off = plates["plates"][1]["offset"]
@@ -150,7 +150,7 @@ def test_demo_planted_plate_offset_removed_by_bridging(demo_run):
 
 @pytest.mark.slow
 def test_demo_by_visit_table_is_unbiased_after_bridging(demo_run):
-    _, t, truth, plates = demo_run
+    _, t, truth, _plates = demo_run
     bv = t["cytokines_by_visit"]
     long = t["cytokines_long"]
     p2_only = set(long.loc[long["plate_id"] == "MYOCIT-LX-P2", "sample_id"]) - set(
@@ -171,7 +171,7 @@ def test_demo_by_visit_table_is_unbiased_after_bridging(demo_run):
 
 @pytest.mark.slow
 def test_demo_simoa_generic_csv_flags(demo_run):
-    _, t, truth, _ = demo_run
+    _, t, _truth, _ = demo_run
     long = t["cytokines_long"]
     ifn = long[long["analyte"] == "IFN-alpha"]
     raw = pd.read_csv(
