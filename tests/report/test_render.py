@@ -187,6 +187,8 @@ def test_not_a_results_folder_is_a_clear_error(tmp_path):
     ("cytokines/standard_curves_P1.png", "cytokines"),
     ("tis_waterfall.png", "clinical"),
     ("linking/ifn_vs_cmas.png", "linking"),
+    ("linking_roc_cytokine.png", "linking"),
+    ("cmas_trajectories.png", "clinical"),
     ("something_else.png", "other"),
 ])
 def test_plots_go_to_the_section_their_path_names(rel, section):

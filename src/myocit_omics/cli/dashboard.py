@@ -211,6 +211,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only start (or find) the server; do not serve the deployments")
     p.add_argument("--inbox-interval", type=int, default=300, metavar="SECONDS",
                    help="seconds between two scheduled ingest-inbox runs (default 300)")
+    p.add_argument("--api-url", default=None, metavar="URL",
+                   help="serve against this running (shared) Prefect server instead of a local one, "
+                   "e.g. http://prefect.lab:4200/api (basic auth: set PREFECT_API_AUTH_STRING)")
     p.set_defaults(func=run)
 
 
@@ -230,6 +233,31 @@ def _serve(home: Path, api_url: str, *, inbox_interval: int) -> None:
         serve(*deployments, print_starting_message=False)
 
 
+def api_healthy(api_url: str, *, timeout: float = 5.0) -> bool:
+    """Return True if ``<api_url>/health`` answers 200 (it stays open when basic auth is on)."""
+    try:
+        with _NO_PROXY.open(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _server_for(args: argparse.Namespace,
+                prefect_home: Path) -> Iterator[tuple[str, str, PrefectServer | None]]:
+    """Yield ``(dashboard address, API address, server started here or None)``."""
+    if args.api_url:
+        api_url = args.api_url.rstrip("/")
+        if not api_url.endswith("/api") or not api_healthy(api_url):
+            raise InputError("no Prefect server answers at this address", file="--api-url",
+                             value=args.api_url, expected="the API address of a running Prefect server, e.g. http://host:4200/api",
+                             rule="dashboard.api_url")
+        yield api_url.removesuffix("/api"), api_url, None
+        return
+    with local_server(prefect_home=prefect_home, port=args.port) as (server, started):
+        yield server.url, server.api_url, server if started else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Start or reuse the server, serve the deployments until Ctrl-C, then stop what was started."""
     if not 1 <= args.port <= 65535:
@@ -242,29 +270,32 @@ def run(args: argparse.Namespace) -> int:
     home = study_home(args.home)
     home.mkdir(parents=True, exist_ok=True)
     prefect_home = home / ".prefect"
-    # every Prefect client of this process (and the flow runs it spawns) talks to this server
-    with local_server(prefect_home=prefect_home, port=args.port) as (server, started):
-        os.environ["PREFECT_API_URL"] = server.api_url
-        os.environ["PREFECT_HOME"] = str(prefect_home)
-        how = f"started (database {prefect_home / 'prefect.db'}, log {server.log_path})" if started else \
-            "reused (already running)"
-        print(f"Prefect dashboard: {server.url}  [{how}]", flush=True)
-        print(f"Flows run from a shell show there with: export PREFECT_API_URL={server.api_url}", flush=True)
+    with _server_for(args, prefect_home) as (url, api_url, started):
+        # every Prefect client of this process (and the flow runs it spawns) talks to this server
+        os.environ["PREFECT_API_URL"] = api_url
+        if started is not None:
+            os.environ["PREFECT_HOME"] = str(prefect_home)
+            how = f"started (database {prefect_home / 'prefect.db'}, log {started.log_path})"
+        else:
+            how = "reused (already running)"
+        print(f"Prefect dashboard: {url}  [{how}]", flush=True)
+        print(f"Flows run from a shell show there with: export PREFECT_API_URL={api_url}", flush=True)
         try:
             if not args.no_serve:
-                _serve(home, server.api_url, inbox_interval=args.inbox_interval)
-            elif started:
+                _serve(home, api_url, inbox_interval=args.inbox_interval)
+            elif started is not None:
                 print("Press Ctrl-C to stop the server.", flush=True)
-                while server.process is not None and server.process.poll() is None:
+                proc = started.process
+                while proc is not None and proc.poll() is None:
                     time.sleep(1.0)
-                if server.process is not None and server.process.returncode not in (0, None):
-                    print(f"the Prefect server stopped by itself (code {server.process.returncode}); "
-                          f"see {server.log_path}", file=sys.stderr)
+                if proc is not None and proc.returncode not in (0, None):
+                    print(f"the Prefect server stopped by itself (code {proc.returncode}); "
+                          f"see {started.log_path}", file=sys.stderr)
                     return 1
         except KeyboardInterrupt:
             pass
-        if started:
+        if started is not None:
             print("Stopping the Prefect server ...", flush=True)
-    if started:
+    if started is not None:
         print("Prefect server stopped.", flush=True)
     return 0

@@ -106,8 +106,8 @@ _PLOT_FOLDERS = {
     "linking": "linking",
 }
 _PLOT_WORDS = (
+    ("linking", ("linking", "_roc", "roc_", "mixed_model", "pkpd", "pk_pd")),
     ("cytokines", ("cytokine", "standard_curve", "standard-curve", "bridge", "plate", "analyte")),
-    ("linking", ("linking", "roc", "mixed_model", "pkpd", "pk_pd")),
     ("de", ("volcano", "gsea", "enrichment", "_ma", "ma_plot", "de_")),
     ("ifn", ("ifn", "interferon")),
     ("clinical", ("clinical", "tis", "cmas", "response", "waterfall", "pk", "concentration", "exposure")),
@@ -369,7 +369,8 @@ def linking_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
         if "p_value" in df:
             df = df.assign(_p=pd.to_numeric(df["p_value"], errors="coerce")).sort_values(
                 "_p", na_position="last", kind="stable").drop(columns="_p")
-        sec.table(df, title=name.removeprefix("linking_").replace("_", " "), source=f"tables/{name}.tsv")
+        sec.table(df, title=name.removeprefix("linking_").replace("_", " "), max_rows=25,
+                  source=f"tables/{name}.tsv")
     _add_plots(sec, plots.get("linking", []), run)
     return sec
 
