@@ -65,6 +65,7 @@ def test_demo_faults_ifn_tracking_and_no_drift(tmp_path):
         assert "sex:" in out2["excluded_samples"][sid] and "swap:" in out2["excluded_samples"][sid]
     missing = faults["missing_sample"].removeprefix("RNA-").rsplit("-", 1)
     assert out2["missing_samples"] == [" ".join(missing)]
+    assert out1["missing_samples"] == [" ".join(missing)]  # seq1 has no W24 yet: not reported 12 times
 
     # every set and method tracks the latent IFN activity
     s = pd.read_csv(out2["paths"]["ifn_scores"], sep="\t")

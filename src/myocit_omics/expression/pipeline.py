@@ -298,9 +298,11 @@ def run_expression(
 
     # 1. QC and the exclusion rule.
     rule = QcRule.from_config(config.expression.get("qc"))
-    qc = run_qc(
-        counts, obs, gene_names, rule=rule, expected_visits=list(config.omics_visits), seed=config.seed
-    )
+    # a visit is expected of every patient once any sample of it is present (a visit nobody has
+    # yet, or one left out of this analysis, is not reported as missing for each patient)
+    present = set(obs["visit"].astype(str))
+    expected = [v for v in config.omics_visits if v in present]
+    qc = run_qc(counts, obs, gene_names, rule=rule, expected_visits=expected, seed=config.seed)
     qc_table = qc.table.set_index("sample_id")
     passed = qc_table["qc_pass"].to_numpy(dtype=bool)
     if passed.sum() < 3:
