@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
         return 0
     print(f"Study home: {data['home']}")
+    if not data["batches"] and not data["rejected"]:
+        print("Nothing handed in yet: `myocit ingest PATH` or drop a batch into <home>/inbox.")
+        return 0
     print(f"\nBatches ({len(data['batches'])} active, {len(data['superseded'])} superseded):")
     for b in data["batches"]:
         print(
