@@ -60,6 +60,8 @@ def test_outputs_follow_the_contract(faulty):
     assert {"counts", "log_cpm", "vst"} <= set(a.layers)
     assert "ifn_rice6_median_fc" in a.obs and "size_factor" in a.obs and "qc_pass" in a.obs
     assert a.uns["reference"]["checksum_sha256"] == out["reference"]["checksum_sha256"]
+    assert set(a.obs["qc_sex_predicted"]) <= {"F", "M", "NA"}
+    assert a.obs["qc_pass"].sum() == out["n_qc_pass"] == len(c.samples) - 3
 
 
 def test_faults_are_excluded_with_reasons(faulty):

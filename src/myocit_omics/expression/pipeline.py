@@ -391,7 +391,9 @@ def run_expression(
         "sex_score",
     ):
         values = qc_table[col].reindex(adata.obs_names)
-        adata.obs[f"qc_{col}"] = values.astype(str) if values.dtype == object else values.to_numpy()
+        if values.dtype == object:
+            values = values.astype(object).where(values.notna(), "NA").astype(str)
+        adata.obs[f"qc_{col}"] = values.to_numpy()
     adata.obs["qc_pass"] = qc_table["qc_pass"].reindex(adata.obs_names).to_numpy(dtype=bool)
     adata.obs["qc_reason"] = qc_table["qc_reason"].reindex(adata.obs_names).astype(str).to_numpy()
     adata.obsm["X_pca"] = qc.pcs
