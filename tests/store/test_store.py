@@ -379,6 +379,28 @@ def test_real_lee2021_htseq_counts_ingest(tmp_path, shared, home):
     assert result.n_samples == 16
     info = store.batches()[0].info["counts"]
     assert info["n_genes"] == 26364 and info["rounding"]["n_rounded"] == 0
+    assert info["special_rows"] == []
+
+
+def test_real_lee2021_with_its_htseq_special_rows_kept_apart(tmp_path, shared):
+    """The merged HTSeq matrix as htseq-count writes it (special rows at the end): they stay apart."""
+    import gzip
+
+    import pandas as pd
+
+    from myocit_omics.io.counts import read_counts
+
+    counts = shared("fixtures", "rnaseq", "lee2021_saec_gse161664_counts.tsv.gz")
+    special = shared("fixtures", "rnaseq", "lee2021_saec_gse161664_htseq_special_rows.tsv")
+    body = gzip.decompress(counts.read_bytes()).decode()
+    extra = "".join(special.read_text().splitlines(keepends=True)[1:])
+    path = tmp_path / "merged_htseq.tsv"
+    path.write_text(body + extra)
+    m = read_counts(path)
+    expected = pd.read_csv(special, sep="\t", index_col=0)
+    assert m.counts.shape == (26364, 16)
+    assert list(m.special_rows.index) == list(expected.index)
+    assert (m.special_rows.loc["__no_feature"] == expected.loc["__no_feature"]).all()
 
 
 def test_real_gse197067_plain_csv_ingests(tmp_path, shared, home):
