@@ -41,6 +41,15 @@ def test_missing_dose_and_single_visit_patients_are_counted_not_fatal():
     assert "11 patients" in rows[0]["note"] and "1 observation(s) without score or dose" in rows[0]["note"]
 
 
+def test_dose_set_by_visit_is_flagged_as_confounded():
+    df = simulate(n_patients=10)
+    df["prednisone_mg_kg_day"] = df["visit"].map({"W0": 2.0, "W4": 1.5, "W24": 0.25})
+    df.loc[0, "prednisone_mg_kg_day"] = 1.9  # one small deviation keeps the model estimable
+    rows = ifn_mixed_model(df)
+    assert "visit and dose effects are confounded" in rows[0]["note"]
+    assert "confounded" not in ifn_mixed_model(simulate(n_patients=10))[0]["note"]
+
+
 def test_too_little_data_gives_a_marked_na_row():
     df = simulate(n_patients=2)
     rows = ifn_mixed_model(df)

@@ -27,6 +27,17 @@ def _na_row(term: str, n: int, note: str) -> dict[str, Any]:
             "p_value": math.nan, "method": METHOD, "note": note}
 
 
+def _dose_explained_by_visit(df: pd.DataFrame) -> float:
+    """R2 of the dose regressed on visit indicators (collinearity of the two fixed effects)."""
+    x = pd.get_dummies(df["visit"].astype(str), dtype=float).to_numpy()
+    y = df["dose_"].to_numpy(dtype=float)
+    total = float(((y - y.mean()) ** 2).sum())
+    if total == 0:
+        return 1.0
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return 1.0 - float(((y - x @ beta) ** 2).sum()) / total
+
+
 def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: str = "prednisone_mg_kg_day",
                     value: str = "score") -> list[dict[str, Any]]:
     """Fit the mixed model to one IFN score and return one row per fixed effect.
@@ -61,6 +72,9 @@ def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: st
         return [_na_row("model", len(df), "; ".join(
             [*notes, f"needs >= 3 patients and >= 2 visits including {reference_visit}"]))]
     df = df.rename(columns={value: "score_", dose: "dose_"})
+    r2 = _dose_explained_by_visit(df)
+    if r2 > 0.8:
+        notes.append(f"dose largely set by visit (R2 = {r2:.2f}): visit and dose effects are confounded")
     df["visit"] = pd.Categorical(df["visit"], categories=visits)
     formula = f"score_ ~ C(visit, Treatment(reference='{reference_visit}')) + dose_"
     with warnings.catch_warnings(record=True) as caught:
