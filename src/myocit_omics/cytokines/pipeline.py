@@ -247,6 +247,7 @@ def link_plate_map(
     pm_w = plate_map[plate_map["well"] != ""].set_index(["plate_id", "well"])
     pm_s = plate_map.drop_duplicates("sample_id").set_index("sample_id")
     n_unmapped = 0
+    first_unmapped = ""
     roles, sids, pids, visits, dils = [], [], [], [], []
     for rec in df[["plate_id", "well", "sample", "role", "dilution_factor"]].itertuples(index=False):
         plate, well, sample, role, dil = rec
@@ -256,6 +257,8 @@ def link_plate_map(
         elif not well and sample in pm_s.index:
             hit = pm_s.loc[sample]
         if hit is None:
+            if not n_unmapped:
+                first_unmapped = f"plate {plate} well {well or '-'} sample {sample}"
             n_unmapped += 1
             roles.append(role)
             sids.append(sample)
@@ -282,10 +285,26 @@ def link_plate_map(
                 file=str(export.path),
                 severity="warning",
                 rule="cytokine.unmapped",
-                message=f"{n_unmapped} value(s) (e.g. well {df['well'].iloc[0]}) have no row in the plate "
-                "map; "
-                "kept with the export's sample name and no patient/visit",
+                value=first_unmapped,
+                message=f"{n_unmapped} value(s) have no row in the plate map (first: {first_unmapped}); kept "
+                "with the export's sample name and no patient/visit",
                 expected="every measured well in plate_map.csv",
+            )
+        )
+    measured = set(zip(df["plate_id"], df["well"], strict=True))
+    mine = plate_map[plate_map["plate_id"].isin(set(mapping.values())) & (plate_map["well"] != "")]
+    extra = [
+        f"{p} {w}" for p, w in zip(mine["plate_id"], mine["well"], strict=True) if (p, w) not in measured
+    ]
+    if extra:
+        problems.append(
+            Problem(
+                file=str(export.path),
+                severity="warning",
+                rule="cytokine.not_measured",
+                value=", ".join(extra[:5]),
+                message=f"{len(extra)} plate-map well(s) are not in the export (not measured or a wrong well)",
+                expected="every plate-map well measured",
             )
         )
     return df

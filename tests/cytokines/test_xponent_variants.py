@@ -1,0 +1,91 @@
+"""xPONENT file variants: semicolons with decimal commas, date conventions, plate-map linking."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from myocit_omics.cytokines.pipeline import CytokineParams, process_exports
+from myocit_omics.io.cytokine_exports import parse_export_date, read_export, read_plate_map
+
+
+def test_semicolon_export_with_decimal_commas_reads_the_same_values(plate, tmp_path):
+    path, _ = plate(n_analytes=2, n_wells=30, quoted=False)
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\n")
+    for r in rows:
+        # a comma-decimal locale: 12.5 -> 12,5 in number cells, the Location cell keeps its comma
+        w.writerow([c.replace(".", ",") if c.replace(".", "", 1).lstrip("-").isdigit() else c for c in r])
+    semi = tmp_path / "semicolon.csv"
+    semi.write_text(buf.getvalue(), encoding="utf-8")
+    a, b = read_export(path), read_export(semi)
+    assert a.fmt == b.fmt == "xponent-csv"
+    np.testing.assert_allclose(a.values["signal"], b.values["signal"])
+    np.testing.assert_allclose(a.values["expected_conc"], b.values["expected_conc"])
+    assert list(a.values["well"]) == list(b.values["well"])
+
+
+@pytest.mark.parametrize(
+    ("text", "iso", "convention"),
+    [
+        ("05/17/2023", "2023-05-17", "month_first"),
+        ("3/13/2016", "2016-03-13", "month_first"),
+        ("26/02/2014", "2014-02-26", "day_first"),
+        ("2023-04-06", "2023-04-06", "iso"),
+        ("04/06/2023", None, "ambiguous"),
+        ("yesterday", None, "unparsed"),
+    ],
+)
+def test_export_dates_are_never_guessed(text, iso, convention):
+    assert parse_export_date(text) == (iso, convention)
+
+
+def test_day_first_date_in_a_resaved_file(plate):
+    path, _ = plate(n_analytes=1, n_wells=30, quoted=False, bom=True, date="26/02/2014")
+    exp = read_export(path)
+    assert exp.metadata["date_iso"] == "2014-02-26"
+    assert exp.metadata["date_convention"] == "day_first"
+
+
+def test_plate_map_gaps_are_reported_not_dropped(plate, tmp_path):
+    path, truth = plate(n_analytes=1, n_wells=30, batch="RUN-7")
+    wells = list(truth.wells)
+    rows = [
+        {
+            "plate_id": "RUN-7",
+            "well": w,
+            "sample_id": s,
+            "patient_id": "MYO-01" if s.startswith("Unk") else "",
+            "visit": "W0" if s.startswith("Unk") else "",
+            "role": "standard"
+            if s.startswith("Standard")
+            else ("background" if s.startswith("Back") else "sample"),
+            "dilution_factor": "2" if s.startswith("Unk") else "",
+        }
+        for w, (s, _) in truth.wells.items()
+        if w != wells[-1]
+    ]
+    rows.append(
+        {
+            "plate_id": "RUN-7",
+            "well": "H12",
+            "sample_id": "X",
+            "patient_id": "MYO-02",
+            "visit": "W4",
+            "role": "sample",
+            "dilution_factor": "2",
+        }
+    )
+    pm_path = tmp_path / "plate_map.csv"
+    pd.DataFrame(rows).to_csv(pm_path, index=False)
+    res = process_exports([(read_export(path), read_plate_map(pm_path), "b")], CytokineParams())
+    rules = {p.rule: p for p in res.problems}
+    assert wells[-1] in rules["cytokine.unmapped"].message
+    assert "H12" in rules["cytokine.not_measured"].value
+    assert len(res.long) == 30  # the unmapped well is kept
+    assert res.long.loc[res.long["well"] == wells[-1], "patient_id"].iloc[0] == ""
