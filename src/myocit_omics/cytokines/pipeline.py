@@ -303,7 +303,7 @@ def link_plate_map(
                 severity="warning",
                 rule="cytokine.not_measured",
                 value=", ".join(extra[:5]),
-                message=f"{len(extra)} plate-map well(s) are not in the export (not measured or a wrong well)",
+                message=f"{len(extra)} plate-map well(s) are not in the export (not measured, or wrong well)",
                 expected="every plate-map well measured",
             )
         )
