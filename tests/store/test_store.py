@@ -288,6 +288,10 @@ def test_cli_ingest_exit_codes_and_summary(tmp_path, factory, home, capsys):
     assert _cli("ingest", str(tmp_path / "nope"), "--home", str(home)) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert _cli("ingest", "--home", str(home)) == 2
+    other = factory.write_batch(tmp_path, "pk", name="pk-other")
+    assert _cli("ingest", str(other), str(tmp_path / "typo"), "--home", str(home)) == 2
+    assert "nothing was handed in" in capsys.readouterr().err
+    assert "pk-other" not in {b.name for b in StudyStore(home).batches()}
     assert _cli("ingest", str(good), "--home", str(home), "--json") == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["status"] == "already_stored"
     assert StudyStore(home).audit()["who"].iloc[-1] == "erin"

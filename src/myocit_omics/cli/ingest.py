@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from myocit_omics.settings import study_home
 
@@ -41,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.paths and not args.inbox:
         print("myocit ingest: give at least one batch folder or zip, or --inbox", file=sys.stderr)
+        return 2
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"myocit ingest: no such file or folder: {', '.join(missing)} (nothing was handed in)",
+              file=sys.stderr)
         return 2
     home = study_home(args.home)
     store = StudyStore(home)
