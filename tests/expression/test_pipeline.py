@@ -168,3 +168,26 @@ def test_matrix_without_a_reference_gene_is_refused(cohort_factory, tmp_path):
             tmp_path / "b.h5ad", config=_config(), home=tmp_path / "h", tree=ResultsTree(tmp_path / "r2")
         )
     assert "frozen reference" in str(err.value)
+
+
+def test_user_gmt_from_the_study_home_and_refused_sets(cohort_factory, tmp_path):
+    c = cohort_factory(seed=5)
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "my_sets.gmt").write_text(
+        "MY_ISG\tmine\tIFI27\tISG15\tRSAD2\tIFIT1\tMX1\nTWO_GENES\tmine\tIFI27\tNOT_A_GENE\tSYN00000\n",
+        encoding="utf-8",
+    )
+    cfg = _config(interferon={"gene_sets": ["my_sets.gmt"], "methods": ["mean_z"], "min_genes": 3})
+    out = run_expression(
+        c.write(tmp_path / "a.h5ad"), config=cfg, home=home, tree=ResultsTree(tmp_path / "r")
+    )
+    scores = pd.read_csv(out["paths"]["ifn_scores"], sep="\t")
+    assert "MY_ISG" in set(scores["gene_set"]) and set(scores["method"]) == {"mean_z"}
+    assert "TWO_GENES" not in set(scores["gene_set"])
+    assert out["refused_gene_sets"] == ["TWO_GENES"]
+    assert any("TWO_GENES" in w and "refused" in w for w in out["warnings"])
+    cov = pd.read_csv(out["paths"]["ifn_gene_coverage"], sep="\t").set_index("gene_set")
+    assert cov.at["TWO_GENES", "missing_genes"] == "NOT_A_GENE"
+    assert cov.at["TWO_GENES", "unexpressed_genes"] == "SYN00000"  # an unexpressed gene of the cohort
+    assert any(g["name"] == "MY_ISG" and len(g["sha256"]) == 64 for g in out["gene_sets"])
