@@ -41,6 +41,15 @@ def test_missing_dose_and_single_visit_patients_are_counted_not_fatal():
     assert "11 patients" in rows[0]["note"] and "1 observation(s) without score or dose" in rows[0]["note"]
 
 
+def test_model_without_dose():
+    rows = {r["term"]: r for r in ifn_mixed_model(simulate(), dose=None)}
+    assert set(rows) == {"visit W4 vs W0", "visit W24 vs W0"}
+    # dose is independent of visit here: E[0.8 * dose] is the same at every visit, so the visit
+    # effects are still the planted -1.5 and -2.5
+    assert rows["visit W24 vs W0"]["ci_low"] < -2.5 < rows["visit W24 vs W0"]["ci_high"]
+    assert "no dose" in rows["visit W24 vs W0"]["method"]
+
+
 def test_dose_set_by_visit_is_flagged_as_confounded():
     df = simulate(n_patients=10)
     df["prednisone_mg_kg_day"] = df["visit"].map({"W0": 2.0, "W4": 1.5, "W24": 0.25})

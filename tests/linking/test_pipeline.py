@@ -87,7 +87,11 @@ def test_full_run_tables_figures_and_planted_signs(tmp_path):
     roc = read(tree, "linking_roc")
     assert (roc["n"] == 11).all()  # the single-visit patient has no W24 outcome
     mixed = read(tree, "linking_mixed")
-    assert set(mixed["comparison"]) == {"visit W4 vs W0", "visit W24 vs W0", "prednisone_mg_kg_day"}
+    assert set(mixed["comparison"]) == {"visit W4 vs W0", "visit W24 vs W0", "prednisone_mg_kg_day",
+                                        "visit W4 vs W0 (model without dose)",
+                                        "visit W24 vs W0 (model without dose)"}
+    no_dose = mixed.set_index("comparison").loc["visit W24 vs W0 (model without dose)"]
+    assert no_dose["estimate"] < 0 and no_dose["ci_high"] < 0  # the planted fall
     for plot in ("linking_trajectories", "linking_change_scatter", "linking_roc_ifn", "linking_roc_cytokine",
                  "tis_waterfall"):
         assert tree.plot(plot).is_file(), plot

@@ -1,5 +1,9 @@
 """Linear mixed model of an IFN score over visits with corticosteroid dose (statsmodels MixedLM).
 
+A second model without the dose is fitted as a sensitivity analysis: in a steroid taper the
+dose is largely set by the visit (R2 0.98 in the demo study), so the two effects cannot be
+separated, and the note of every row says so when R2 > 0.8.
+
 ``score ~ C(visit, Treatment(reference)) + prednisone_mg_kg_day``, random intercept per patient,
 REML. At n = 16 this is the most the data carry (domain notes 5: one or two covariates).
 Observations without a dose are left out and counted in the note; fitting warnings
@@ -20,11 +24,12 @@ import statsmodels.formula.api as smf
 from myocit_omics.clinical.core_set import visit_sort_key
 
 METHOD = "MixedLM (REML): score ~ visit + prednisone_mg_kg_day, random intercept per patient"
+METHOD_NO_DOSE = "MixedLM (REML): score ~ visit, random intercept per patient (sensitivity, no dose)"
 
 
-def _na_row(term: str, n: int, note: str) -> dict[str, Any]:
+def _na_row(term: str, n: int, note: str, method: str = METHOD) -> dict[str, Any]:
     return {"term": term, "n": n, "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-            "p_value": math.nan, "method": METHOD, "note": note}
+            "p_value": math.nan, "method": method, "note": note}
 
 
 def _dose_explained_by_visit(df: pd.DataFrame) -> float:
@@ -38,8 +43,8 @@ def _dose_explained_by_visit(df: pd.DataFrame) -> float:
     return 1.0 - float(((y - x @ beta) ** 2).sum()) / total
 
 
-def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: str = "prednisone_mg_kg_day",
-                    value: str = "score") -> list[dict[str, Any]]:
+def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0",
+                    dose: str | None = "prednisone_mg_kg_day", value: str = "score") -> list[dict[str, Any]]:
     """Fit the mixed model to one IFN score and return one row per fixed effect.
 
     Parameters
@@ -49,7 +54,8 @@ def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: st
     reference_visit
         Visit the visit effects are contrasted with.
     dose
-        Corticosteroid dose column (mg/kg/day).
+        Corticosteroid dose column (mg/kg/day); None fits ``score ~ visit`` only (the
+        sensitivity model when dose and visit are confounded; ``method`` says which model).
     value
         Score column.
 
@@ -60,9 +66,13 @@ def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: st
         used), ``estimate``, ``ci_low``, ``ci_high``, ``p_value``, ``method``, ``note`` (patients,
         left-out observations, warnings). A model that cannot be fitted gives one NA row saying why.
     """
-    df = data[["patient_id", "visit", value, dose]].copy()
+    method = METHOD if dose is not None else METHOD_NO_DOSE
+    df = data[["patient_id", "visit", value, *([dose] if dose else [])]].copy()
     n_all = len(df)
-    df = df[np.isfinite(df[value].astype(float)) & np.isfinite(df[dose].astype(float))]
+    keep = np.isfinite(df[value].astype(float))
+    if dose is not None:
+        keep &= np.isfinite(df[dose].astype(float))
+    df = df[keep]
     dropped = n_all - len(df)
     notes = [f"{df['patient_id'].nunique()} patients"]
     if dropped:
@@ -70,19 +80,21 @@ def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: st
     visits = sorted(df["visit"].unique(), key=visit_sort_key)
     if reference_visit not in visits or len(visits) < 2 or df["patient_id"].nunique() < 3:
         return [_na_row("model", len(df), "; ".join(
-            [*notes, f"needs >= 3 patients and >= 2 visits including {reference_visit}"]))]
-    df = df.rename(columns={value: "score_", dose: "dose_"})
-    r2 = _dose_explained_by_visit(df)
-    if r2 > 0.8:
-        notes.append(f"dose largely set by visit (R2 = {r2:.2f}): visit and dose effects are confounded")
+            [*notes, f"needs >= 3 patients and >= 2 visits including {reference_visit}"]), method)]
+    df = df.rename(columns={value: "score_", **({dose: "dose_"} if dose else {})})
+    if dose is not None:
+        r2 = _dose_explained_by_visit(df)
+        if r2 > 0.8:
+            notes.append(f"dose largely set by visit (R2 = {r2:.2f}): visit and dose effects are confounded")
     df["visit"] = pd.Categorical(df["visit"], categories=visits)
-    formula = f"score_ ~ C(visit, Treatment(reference='{reference_visit}')) + dose_"
+    formula = f"score_ ~ C(visit, Treatment(reference='{reference_visit}'))" + (" + dose_" if dose else "")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             fit = smf.mixedlm(formula, df, groups=df["patient_id"]).fit(reml=True)
         except (np.linalg.LinAlgError, ValueError) as exc:
-            return [_na_row("model", len(df), "; ".join([*notes, f"model could not be fitted: {exc}"]))]
+            return [_na_row("model", len(df), "; ".join([*notes, f"model could not be fitted: {exc}"]),
+                            method)]
     msgs = sorted({str(w.message).split("\n")[0] for w in caught})
     if msgs:
         notes.append("warnings: " + " | ".join(msgs))
@@ -95,5 +107,5 @@ def ifn_mixed_model(data: pd.DataFrame, *, reference_visit: str = "W0", dose: st
         term = f"visit {m.group(1)} vs {reference_visit}" if m else (dose if name == "dose_" else name)
         rows.append({"term": term, "n": int(fit.nobs), "estimate": float(fit.fe_params[name]),
                      "ci_low": float(ci.loc[name, 0]), "ci_high": float(ci.loc[name, 1]),
-                     "p_value": float(fit.pvalues[name]), "method": METHOD, "note": "; ".join(notes)})
+                     "p_value": float(fit.pvalues[name]), "method": method, "note": "; ".join(notes)})
     return rows

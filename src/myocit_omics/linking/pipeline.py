@@ -352,6 +352,8 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
             data = data.rename(columns={"value": "score"})
             for r in ifn_mixed_model(data, reference_visit=base):
                 rows.append(_row("mixed_model", bm, r["term"], r))
+            for r in ifn_mixed_model(data, reference_visit=base, dose=None):
+                rows.append(_row("mixed_model", bm, f"{r['term']} (model without dose)", r))
         tables["mixed"] = _finish(rows, ["comparison"])
     else:
         skipped["mixed"] = ("no IFN scores" if not ifn_markers else
