@@ -89,3 +89,35 @@ def test_plate_map_gaps_are_reported_not_dropped(plate, tmp_path):
     assert "H12" in rules["cytokine.not_measured"].value
     assert len(res.long) == 30  # the unmapped well is kept
     assert res.long.loc[res.long["well"] == wells[-1], "patient_id"].iloc[0] == ""
+
+
+def test_instrument_concentrations_are_kept_and_disagreement_flagged(plate, tmp_path):
+    path, _ = plate(n_analytes=2, n_wells=40, noise_cv=0.01)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next(i for i, ln in enumerate(lines) if ln.startswith('"DataType:","Result"'))
+    out = []
+    for i, ln in enumerate(lines):
+        if (
+            start + 1 < i
+            and ln.strip()
+            and i < next(k for k in range(start + 1, len(lines)) if not lines[k].strip())
+        ):
+            cells = ln.rstrip("\r\n").split('","')
+            try:  # AN01 is the third cell: the instrument reports it twice too high
+                cells[2] = f"{float(cells[2]) * 2:.4f}"
+            except ValueError:
+                pass
+            ln = '","'.join(cells) + "\r\n"
+        out.append(ln)
+    bad = tmp_path / "instrument_off.csv"
+    bad.write_text("".join(out), encoding="utf-8")
+    res = process_exports([(read_export(bad), None, "b")], CytokineParams())
+    qc = res.qc.set_index("analyte")
+    assert "instrument_disagrees" in qc.loc["AN01", "flag"]
+    assert "instrument_disagrees" not in qc.loc["AN02", "flag"]
+    ok = res.long[
+        (res.long["analyte"] == "AN01") & (res.long["flag"] == "ok") & res.long["instrument_value"].notna()
+    ]
+    ratio = ok["instrument_value"] / ok["value"]
+    assert ratio.median() == pytest.approx(2.0, rel=0.1)  # both numbers kept side by side
+    assert any(p.rule == "cytokine.instrument_disagrees" and p.column == "AN01" for p in res.problems)

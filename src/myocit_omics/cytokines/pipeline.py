@@ -478,20 +478,23 @@ def _compare_instrument(
         n = counts.get((row["plate_id"], row["analyte"]), 0)
         if n:
             row["_flags"].append(f"instrument_disagrees({n})")
-    first = df.loc[bad.index[0]]
-    problems.append(
-        Problem(
-            file=str(export.path),
-            severity="warning",
-            rule="cytokine.instrument_disagrees",
-            column=str(first["analyte"]),
-            value=f"well {first['well']}: ours {first['value']:.4g}, instrument "
-            f"{first['instrument_value']:.4g}",
-            message=f"{len(bad)} value(s) differ from the instrument's own concentration by more than "
-            f"{params.instrument_tolerance_pct:g} %",
-            expected="agreement within the tolerance",
+    for (plate, analyte), idx in (
+        df.loc[bad.index].groupby(["plate_id", "analyte"], sort=False).groups.items()
+    ):
+        first = df.loc[idx[0]]
+        problems.append(
+            Problem(
+                file=str(export.path),
+                severity="warning",
+                rule="cytokine.instrument_disagrees",
+                column=str(analyte),
+                value=f"well {first['well']}: ours {first['value']:.4g}, "
+                f"instrument {first['instrument_value']:.4g}",
+                message=f"plate {plate}, analyte {analyte}: {len(idx)} value(s) differ from the instrument's "
+                f"own concentration by more than {params.instrument_tolerance_pct:g} %",
+                expected="agreement within the tolerance (instrument_value keeps the instrument's number)",
+            )
         )
-    )
 
 
 # --------------------------------------------------------------------------- all exports
