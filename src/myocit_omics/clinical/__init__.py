@@ -10,6 +10,8 @@ printo
     PRINTO clinically inactive disease (3 of 4) and the PRINTO 2010 definition of improvement.
 das
     Disease Activity Score: total with its skin and muscle parts.
+outcomes
+    Outcomes per patient and visit (``clinical_outcomes.tsv``) and at W24 (``response_w24.tsv``).
 pk
     Baricitinib exposure: observed concentrations and a one-compartment oral model.
 plots
