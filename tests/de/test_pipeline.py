@@ -20,7 +20,7 @@ def _fail_qc(adata):
 def keep_run(paired_h5ad_module, tmp_path_factory):
     path = paired_h5ad_module(_fail_qc, missing=(("MYO-03", "W4"),))
     cfg = default_study_config()
-    cfg.de.update({"gsea_permutations": 100})
+    cfg.de.update({"gsea_permutations": 100, "shrink": True})
     tree = ResultsTree(tmp_path_factory.mktemp("run") / "run-1")
     return pipeline.run_de(path, config=cfg, tree=tree), tree
 
@@ -72,7 +72,7 @@ def test_rule_drop_and_the_responder_interaction(paired_h5ad, tmp_path):
     responders = ("MYO-01", "MYO-02", "MYO-03")
     path = paired_h5ad(missing=(("MYO-05", "W4"),), n_genes=120, responders=responders)
     cfg = default_study_config()
-    cfg.de.update({"missing_visit_rule": "drop", "gsea": False, "shrink": False, "ora": True})
+    cfg.de.update({"missing_visit_rule": "drop", "gsea": False, "ora": True})
     table = pd.DataFrame({"patient_id": [f"MYO-{i:02d}" for i in range(1, 7)],
                           "responder": ["yes", "yes", "yes", "no", "no", "no"]})
     tree = ResultsTree(tmp_path / "run")
@@ -88,6 +88,7 @@ def test_rule_drop_and_the_responder_interaction(paired_h5ad, tmp_path):
     ora = pd.read_csv(tree.table("ora/W4_vs_W0_x_responder"), sep="\t")
     assert tuple(ora.columns) == ORA_COLUMNS and "down" in set(ora["direction"])
     assert not tree.table("gsea/W4_vs_W0").exists()
+    assert inter["log2_fc_shrunk"].isna().all()  # shrinkage only when asked
 
 
 def test_rank_deficient_covariate_fails_before_any_fit(paired_h5ad, tmp_path, monkeypatch):

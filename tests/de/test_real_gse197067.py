@@ -32,16 +32,18 @@ def test_activated_t_cells_switch_isgs_down(shared):
     res = result.table
 
     sets, _ = load_gene_sets()
-    isg = set(sets["QUSAGE_ISG_227"].genes)
     tested = res[res["padj"].notna()]
-    in_isg = tested["gene_name"].isin(isg)
-    # ISGs as a group go down on activation ...
+    in_isg = tested["gene_name"].isin(sets["QUSAGE_ISG_227"].genes)
+    # ISGs as a group shift down on activation, more than the other genes ...
     assert tested.loc[in_isg, "stat"].median() < min(0.0, tested.loc[~in_isg, "stat"].median())
-    down_sig = (tested["padj"] < 0.05) & (tested["log2_fc"] < 0)
-    assert down_sig[in_isg].mean() > 2 * down_sig[~in_isg].mean()
-    # ... and the ISG set is negatively enriched in preranked GSEA
+    # ... the core ISGs of the Rice score (IFI44L, IFIT1, ISG15, RSAD2, SIGLEC1) fall significantly ...
+    rice = res[res["gene_name"].isin(sets["RICE_2013_6_ISG"].genes)]
+    assert ((rice["padj"] < 0.05) & (rice["log2_fc"] < 0)).sum() >= 4, rice
+    # ... and the antiviral IFN module and the ISG set are negatively enriched in preranked GSEA
     ranking, _ = ranking_from_results(res)
-    table, _, _ = run_prerank(ranking, {k: sets[k] for k in ("QUSAGE_ISG_227", "RICE_2013_6_ISG")},
-                              contrast_id=contrast.id, permutations=200, seed=1)
-    row = table.set_index("gene_set").loc["QUSAGE_ISG_227"]
-    assert row["nes"] < 0 and row["fdr"] < 0.05
+    names = ("QUSAGE_ISG_227", "antiviral IFN signature (M75)")
+    table, _, _ = run_prerank(ranking, {k: sets[k] for k in names}, contrast_id=contrast.id,
+                              permutations=200, seed=1)
+    by = table.set_index("gene_set")
+    assert (by["nes"] < 0).all()
+    assert by.loc["antiviral IFN signature (M75)", "fdr"] < 0.05

@@ -51,7 +51,7 @@ def make_inference(*, n_cpus: int = 1) -> tuple[Any, str]:
     except ImportError:
         fast_inference = None
     if fast_inference is not None:
-        return fast_inference(fast=True), "myocit_omics.deseq (fast)"
+        return fast_inference(fast=True, n_cpus=n_cpus), "myocit_omics.deseq FastInference"
     from pydeseq2.default_inference import DefaultInference
 
     return DefaultInference(n_cpus=n_cpus), f"pydeseq2 DefaultInference(n_cpus={n_cpus})"
@@ -172,7 +172,7 @@ def contrast_results(
     *,
     gene_names: pd.Series | None = None,
     alpha: float = 0.05,
-    shrink: bool = True,
+    shrink: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Wald test of one contrast on a fitted model, in the project's result schema.
 

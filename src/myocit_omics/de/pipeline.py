@@ -73,7 +73,8 @@ class DEParams:
     alpha
         FDR level (padj threshold and DESeq2's independent-filtering target).
     shrink
-        Add apeGLM-shrunken log2 fold changes.
+        Add apeGLM-shrunken log2 fold changes (``log2_fc_shrunk``; ``NA`` unless asked, since it
+        refits every gene once more per contrast).
     min_total_count
         Genes with fewer reads over all analysed samples are not tested (recorded).
     n_cpus
@@ -96,7 +97,7 @@ class DEParams:
     covariates: tuple[str, ...] = ()
     missing_visit_rule: str = "keep"
     alpha: float = 0.05
-    shrink: bool = True
+    shrink: bool = False
     min_total_count: int = 10
     n_cpus: int = 1
     gsea: bool = True
@@ -392,9 +393,25 @@ def _counts_frame(adata: Any) -> pd.DataFrame:
 
 
 def select_analysed_samples(
-    obs: pd.DataFrame, contrasts: Sequence[ContrastSpec], *, source: str
+    obs: pd.DataFrame,
+    contrasts: Sequence[ContrastSpec],
+    *,
+    source: str,
+    extra_levels: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Keep the samples that passed QC, are patients and are at a visit of some contrast.
+    """Keep the samples that passed QC, are patients and are at a level of some contrast.
+
+    Parameters
+    ----------
+    obs
+        Every sample of the AnnData.
+    contrasts
+        The contrasts.
+    source
+        File name, for messages.
+    extra_levels
+        More levels to keep per variable (the study's omics visits: under rule ``keep`` every
+        visit informs the dispersions even if no contrast compares it).
 
     Returns
     -------
@@ -408,6 +425,7 @@ def select_analysed_samples(
     role = obs["role"].astype(str) if "role" in obs.columns else pd.Series("patient", index=obs.index)
     variables = {c.variable for c in contrasts}
     wanted = {(c.variable, lv) for c in contrasts for lv in c.visits}
+    wanted |= {(v, str(lv)) for v, levels in (extra_levels or {}).items() if v in variables for lv in levels}
     left_out: dict[str, str] = {}
     keep = []
     for sid in obs.index:
@@ -418,7 +436,7 @@ def select_analysed_samples(
             left_out[str(sid)] = f"role {role[sid]!r}: not part of the paired design"
         elif not any((v, str(obs.at[sid, v])) in wanted for v in variables if v in obs.columns):
             vis = ", ".join(f"{v}={obs.at[sid, v]}" for v in sorted(variables) if v in obs.columns)
-            left_out[str(sid)] = f"{vis} is not a level of any contrast"
+            left_out[str(sid)] = f"{vis} is neither a level of any contrast nor an omics visit"
         else:
             keep.append(sid)
     return obs.loc[keep], left_out
@@ -529,7 +547,8 @@ def run_de(
     obs_all.index = obs_all.index.astype(str)
     contrasts = contrasts_from_config(config)
     check_contrasts(contrasts, obs_all, source=source)
-    obs, left_out = select_analysed_samples(obs_all, contrasts, source=source)
+    obs, left_out = select_analysed_samples(obs_all, contrasts, source=source,
+                                            extra_levels={"visit": config.omics_visits})
     check_contrasts(contrasts, obs, source=f"{source} (samples passing QC)")
     counts_all = _counts_frame(adata)
     check_counts(counts_all, source=f"{source} layers['counts']")
