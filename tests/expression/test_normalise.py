@@ -95,6 +95,8 @@ def test_reference_round_trip_and_immutability(tmp_path):
 def test_tampered_reference_is_refused(tmp_path):
     path = _ref().save(tmp_path)
     npz = tmp_path / json.loads(path.read_text())["arrays"]
+    assert not npz.stat().st_mode & 0o222  # written read-only
+    npz.chmod(0o644)
     npz.write_bytes(npz.read_bytes() + b"x")
     with pytest.raises(InputError) as err:
         ExpressionReference.load(path)

@@ -230,7 +230,7 @@ class ExpressionReference:
         }
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``<name>.npz`` then ``<name>.json`` (with the npz SHA-256), atomically.
+        """Write ``<name>.npz`` then ``<name>.json`` (with the npz SHA-256), atomically and read-only.
 
         Refuses to overwrite an existing version: a frozen reference is never changed.
         """
@@ -256,6 +256,7 @@ class ExpressionReference:
         self.checksum = hashlib.sha256(data).hexdigest()
         with atomic_path(folder / f"{self.name}.npz") as tmp:
             tmp.write_bytes(data)
+            tmp.chmod(0o444)  # frozen: read-only for everyone
         meta = {
             "schema": "myocit-expression-reference/1",
             "version": self.version,
@@ -272,6 +273,7 @@ class ExpressionReference:
         }
         with atomic_path(json_path) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            tmp.chmod(0o444)
         return json_path
 
     @classmethod
