@@ -227,3 +227,35 @@ def test_intelliflex_flat(shared):
     rec = dict(zip(rows[0], rows[2], strict=True))
     assert b1["signal"] == float(rec["R25: RP1 NET MEDIAN"])
     assert b1["bead_count"] == float(rec["R25: RP1 COUNT"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "allotropy_msd_workbench_test_1.csv",
+        "olinkanalyze_npx_data_v3.zip",
+        "serolyzer_New_Batch_14_20140513_082522.csv",
+    ],
+)
+def test_fixture_through_the_cytokine_step(shared, name):
+    from myocit_omics.cytokines.pipeline import LONG_COLUMNS, CytokineParams, process_exports
+
+    exp = read_export(shared("fixtures", "exports", name))
+    res = process_exports([(exp, None, "fixture")], CytokineParams())
+    assert tuple(res.long.columns) == LONG_COLUMNS
+    assert len(res.long) == len(exp.values)  # nothing dropped
+    assert (
+        res.long["flag"]
+        .isin(["ok", "below_lloq", "above_uloq", "extrapolated", "instrument_oor", "missing", "fit_failed"])
+        .all()
+    )
+    if exp.scale == "npx":
+        # NPX below LOD is flagged but kept (OlinkAnalyze convention)
+        below = res.work[res.work["flag"] == "below_lloq"]
+        assert len(below) > 0
+        np.testing.assert_allclose(below["value_used"], below["value"])
+        assert (below["value"] < below["lloq"]).all()
+    if exp.platform == "msd":
+        # one standard level only in this excerpt: no curve of ours, the instrument's numbers stay visible
+        assert (res.long["flag"] == "fit_failed").all()
+        assert res.long["instrument_value"].notna().any()

@@ -88,8 +88,9 @@ def bridge_plates(
     means = _bridge_means(df)
     cv_before = bridge_cv(df)
     adj_rows = []
+    plates_of = df.groupby("analyte", sort=False)["plate_id"].agg(set).to_dict()
     for analyte in dict.fromkeys(df["analyte"]):
-        plates = [p for p in order if ((df["analyte"] == analyte) & (df["plate_id"] == p)).any()]
+        plates = [p for p in order if p in plates_of[analyte]]
         if len(plates) < 2:
             continue
         ref = reference if reference in plates else plates[0]

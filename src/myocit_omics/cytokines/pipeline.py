@@ -368,76 +368,87 @@ def process_export(
     failed = _failed_analytes(export)
     fits: dict[tuple[str, str], CurveFit] = {}
     qc_rows: list[dict[str, Any]] = []
+    has_std = (df["role"] == "standard") & df["expected_conc"].notna() & np.isfinite(df["signal"])
+    with_std = set(zip(df.loc[has_std, "plate_id"], df.loc[has_std, "analyte"], strict=True))
+    std_any = set(
+        zip(
+            df.loc[df["role"] == "standard", "plate_id"],
+            df.loc[df["role"] == "standard", "analyte"],
+            strict=True,
+        )
+    )
+    r2_of = (
+        dict(zip(export.analytes["analyte"], export.analytes["r2"], strict=True))
+        if "r2" in export.analytes.columns
+        else {}
+    )
+    # instrument values (no curve of ours): vectorised, per (plate, analyte) whether any number exists
+    key = df["plate_id"] + "\x00" + df["analyte"]
+    any_inst = np.isfinite(df["instrument_value"]).groupby(key).transform("any")
+    use_signal = (export.scale == "mfi") & ~any_inst
+    df["value"] = np.where(use_signal, df["signal"], df["instrument_value"])
+    df.loc[use_signal, "unit"] = "MFI"
     for (plate, analyte), idx in df.groupby(["plate_id", "analyte"], sort=False).groups.items():
-        g = df.loc[idx]
-        std = g[(g["role"] == "standard") & g["expected_conc"].notna() & np.isfinite(g["signal"])]
         flags: list[str] = []
         fit: CurveFit | None = None
-        if not std.empty or (analyte in failed) or ("*" in failed and (g["role"] == "standard").any()):
-            reason = failed.get(analyte) or (failed.get("*") if std.empty else None)
-            if reason:
-                df.loc[idx, "curve"] = "failed"
-                flags.append("standards_invalid")
-                qc_rows.append(_qc_row(plate, analyte, None, flags, model="none"))
-                continue
-            fit = fit_standard_curve(
-                std["expected_conc"].to_numpy(),
-                std["signal"].to_numpy(),
-                model=params.model,
-                recovery_range=params.recovery_range,
-            )
-            fits[(plate, analyte)] = fit
-            if not fit.ok:
-                df.loc[idx, "curve"] = "failed"
-                flags.append("fit_failed")
-                problems.append(
-                    Problem(
-                        file=str(export.path),
-                        severity="warning",
-                        rule="cytokine.fit",
-                        column=analyte,
-                        value=plate,
-                        message=f"plate {plate}, analyte {analyte}: curve not used: {fit.reason}",
-                    )
-                )
-            else:
-                conc, side = back_calculate(fit, g["signal"].to_numpy(), g["dilution_factor"].to_numpy())
-                dil = np.where(
-                    np.isfinite(g["dilution_factor"]) & (g["dilution_factor"] > 0), g["dilution_factor"], 1.0
-                )
-                df.loc[idx, "value"] = conc
-                df.loc[idx, "side"] = side
-                df.loc[idx, "curve"] = "fitted"
-                df.loc[idx, "lloq_s"] = fit.lloq * dil
-                df.loc[idx, "uloq_s"] = fit.uloq * dil
-                if fit.n_standards_ok < len(fit.standards):
-                    flags.append(f"standards_out_of_recovery({len(fit.standards) - fit.n_standards_ok})")
-        if df.loc[idx, "curve"].iloc[0] == "none":
-            inst = g["instrument_value"]
-            use_signal = export.scale == "mfi" and not np.isfinite(inst).any()
-            df.loc[idx, "value"] = g["signal"] if use_signal else inst
-            if use_signal:
-                df.loc[idx, "unit"] = "MFI"
-        qc_rows.append(
-            _qc_row(
-                plate,
-                analyte,
-                fit,
-                flags,
-                model=(fit.model if fit else ("npx" if export.scale == "npx" else "instrument")),
-            )
+        needs_curve = (
+            (plate, analyte) in with_std
+            or analyte in failed
+            or ("*" in failed and (plate, analyte) in std_any)
         )
-        qc_rows[-1]["_instrument_r2"] = _instrument_r2(export, analyte)
+        if not needs_curve:
+            qc_rows.append(
+                _qc_row(plate, analyte, None, flags, model="npx" if export.scale == "npx" else "instrument")
+            )
+            qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
+            continue
+        g = df.loc[idx]
+        std = g[has_std.loc[idx]]
+        df.loc[idx, "value"] = np.nan
+        df.loc[idx, "unit"] = export.values.loc[idx, "unit"]
+        reason = failed.get(analyte) or (failed.get("*") if std.empty else None)
+        if reason:
+            df.loc[idx, "curve"] = "failed"
+            flags.append("standards_invalid")
+            qc_rows.append(_qc_row(plate, analyte, None, flags, model="none"))
+            continue
+        fit = fit_standard_curve(
+            std["expected_conc"].to_numpy(),
+            std["signal"].to_numpy(),
+            model=params.model,
+            recovery_range=params.recovery_range,
+        )
+        fits[(plate, analyte)] = fit
+        if not fit.ok:
+            df.loc[idx, "curve"] = "failed"
+            flags.append("fit_failed")
+            problems.append(
+                Problem(
+                    file=str(export.path),
+                    severity="warning",
+                    rule="cytokine.fit",
+                    column=analyte,
+                    value=plate,
+                    message=f"plate {plate}, analyte {analyte}: curve not used: {fit.reason}",
+                )
+            )
+        else:
+            conc, side = back_calculate(fit, g["signal"].to_numpy(), g["dilution_factor"].to_numpy())
+            dil = np.where(
+                np.isfinite(g["dilution_factor"]) & (g["dilution_factor"] > 0), g["dilution_factor"], 1.0
+            )
+            df.loc[idx, "value"] = conc
+            df.loc[idx, "side"] = side
+            df.loc[idx, "curve"] = "fitted"
+            df.loc[idx, "lloq_s"] = fit.lloq * dil
+            df.loc[idx, "uloq_s"] = fit.uloq * dil
+            if fit.n_standards_ok < len(fit.standards):
+                flags.append(f"standards_out_of_recovery({len(fit.standards) - fit.n_standards_ok})")
+        qc_rows.append(_qc_row(plate, analyte, fit, flags, model=fit.model))
+        qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
     df["flag"] = flag_values(df.assign(lloq=df["lloq_s"], uloq=df["uloq_s"]))
     _compare_instrument(df, qc_rows, params, problems, export)
     return df, qc_rows, fits, problems
-
-
-def _instrument_r2(export: CytokineExport, analyte: str) -> float:
-    an = export.analytes
-    if "r2" in an.columns and (an["analyte"] == analyte).any():
-        return float(an.loc[an["analyte"] == analyte, "r2"].iloc[0])
-    return float("nan")
 
 
 def _qc_row(
@@ -506,7 +517,7 @@ def _replicate_cv(df: pd.DataFrame) -> pd.Series:
     tmp = pd.DataFrame({"k1": df["plate_id"], "k2": df["sample_id"], "k3": df["analyte"], "v": lin})
     grp = tmp.groupby(["k1", "k2", "k3"])["v"]
     mean = grp.transform("mean")
-    sd = grp.transform(lambda s: s.std(ddof=1) if s.notna().sum() >= 2 else np.nan)
+    sd = grp.transform("std").where(grp.transform("count") >= 2)
     return pd.Series(np.where(mean > 0, 100.0 * sd / mean, np.nan), index=df.index)
 
 

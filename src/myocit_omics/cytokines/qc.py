@@ -34,27 +34,37 @@ def qc_table(
     export's standards are not a clean dilution series or are missing),
     ``standards_out_of_recovery(n)``, ``instrument_disagrees(n)`` (our concentration and the
     instrument's differ beyond the tolerance in n wells), ``censored_share_high``,
-    ``low_bead_count(n)``, ``replicate_cv_high(n)``, ``not_bridged``, ``bridge_cv_high``.
+    ``low_bead_count(n)``, ``replicate_cv_high(n)``, ``not_bridged``, ``bridge_cv_high``,
+    ``instrument_qc_warning(n)`` (Olink QC/assay warnings, xPONENT ``***`` results).
     """
     cv_after = bridge_cv(work)
     meas = work[work["role"].isin(["sample", "bridge"])]
+    empty = work.iloc[0:0]
+    keys = ["plate_id", "analyte"]
+    meas_by = {k: meas.loc[idx] for k, idx in meas.groupby(keys, sort=False).groups.items()}
+    all_by = {k: work.loc[idx] for k, idx in work.groupby(keys, sort=False).groups.items()}
+    status = {
+        (a, p): st for a, p, st in adjustments[["analyte", "plate_id", "status"]].itertuples(index=False)
+    }
     rows = []
     for r in qc_rows:
         plate, analyte = r["plate_id"], r["analyte"]
-        g = meas[(meas["plate_id"] == plate) & (meas["analyte"] == analyte)]
+        g = meas_by.get((plate, analyte), empty)
         share = float(g["flag"].isin(CENSORED).mean()) if len(g) else float("nan")
         flags = list(r["_flags"])
         if np.isfinite(share) and share > params.max_censored_share:
             flags.append("censored_share_high")
-        all_wells = work[(work["plate_id"] == plate) & (work["analyte"] == analyte)]
+        all_wells = all_by.get((plate, analyte), empty)
+        inst = int(all_wells["instrument_flag"].isin(["qc_warning", "instrument_error"]).sum())
+        if inst:
+            flags.append(f"instrument_qc_warning({inst})")
         low_beads = int((all_wells["bead_count"] < params.min_bead_count).sum())
         if low_beads:
             flags.append(f"low_bead_count({low_beads})")
         high_cv = int((g.drop_duplicates(["sample_id"])["cv_pct"] > params.max_cv_pct).sum())
         if high_cv:
             flags.append(f"replicate_cv_high({high_cv})")
-        a = adjustments[(adjustments["analyte"] == analyte) & (adjustments["plate_id"] == plate)]
-        if len(a) and a["status"].iloc[0] != "bridged":
+        if status.get((analyte, plate), "bridged") != "bridged":
             flags.append("not_bridged")
         bcv = float(cv_after.get(analyte, np.nan))
         if np.isfinite(bcv) and bcv > params.max_cv_pct:
