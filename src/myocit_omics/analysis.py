@@ -141,17 +141,24 @@ def parse_contrast(spec: str, config: StudyConfig) -> Contrast:
     return Contrast(id=f"{target}_vs_{reference}", variable=variable, target=target, reference=reference)
 
 
-def apply_overrides(ctx: AnalysisContext, *, visits: list[str] | None = None, reference: str | None = None,
-                    gene_sets: list[str] | None = None, contrasts: list[str] | None = None) -> None:
-    """Apply the run's parameters (from the CLI or the dashboard form) to the context."""
-    config = ctx.config
+def resolve_overrides(config: StudyConfig, *, visits: list[str] | None = None, reference: str | None = None,
+                      gene_sets: list[str] | None = None,
+                      contrasts: list[str] | None = None) -> tuple[StudyConfig, list[str]]:
+    """Check the run's parameters against the study and return (configuration, visits).
+
+    Raises
+    ------
+    InputError
+        For an unknown visit, reference or contrast, or a missing GMT file.
+    """
     updates: dict[str, Any] = {}
+    run_visits = list(config.omics_visits)
     if visits:
         bad = [v for v in visits if not config.is_valid_visit(v)]
         if bad:
             raise InputError("unknown visit", file="visits", value=bad, expected=f"some of {config.visits}",
                              rule="visit.vocabulary")
-        ctx.visits = list(visits)
+        run_visits = list(visits)
     if reference:
         if reference == "healthy_control":
             updates["reference"] = Reference(kind="healthy_control", visit=None)
@@ -169,8 +176,31 @@ def apply_overrides(ctx: AnalysisContext, *, visits: list[str] | None = None, re
         updates["de"] = {**config.de, "extra_gmt": list(gene_sets)}
     if contrasts:
         updates["contrasts"] = [parse_contrast(c, config) for c in contrasts]
-    if updates:
-        ctx.config = config.model_copy(update=updates)
+    return (config.model_copy(update=updates) if updates else config), run_visits
+
+
+def preflight(*, home: str | Path | None = None, **overrides: Any) -> Path:
+    """Check, in a second and before any flow starts, that the home and the parameters are usable.
+
+    Returns
+    -------
+    Path
+        The resolved study home.
+    """
+    home_path = study_home(home)
+    if not home_path.is_dir():
+        raise InputError("study home does not exist", file=str(home_path),
+                         expected="a folder made by `myocit ingest`", rule="home.missing",
+                         fix="ingest a batch first, or pass --home")
+    resolve_overrides(load_config(home_path), **overrides)
+    return home_path
+
+
+def apply_overrides(ctx: AnalysisContext, *, visits: list[str] | None = None, reference: str | None = None,
+                    gene_sets: list[str] | None = None, contrasts: list[str] | None = None) -> None:
+    """Apply the run's parameters (from the CLI or the dashboard form) to the context."""
+    ctx.config, ctx.visits = resolve_overrides(ctx.config, visits=visits, reference=reference,
+                                               gene_sets=gene_sets, contrasts=contrasts)
     ctx.manifest.parameters = {
         **_parameters(ctx),
         "overrides": {"visits": visits, "reference": reference, "gene_sets": gene_sets,

@@ -18,22 +18,35 @@ from collections.abc import Sequence
 from myocit_omics import __version__
 from myocit_omics.errors import MyocitError
 
-#: Subcommand modules, in the order ``myocit --help`` lists them.
-COMMANDS = (
-    "demo",
-    "ingest",
-    "status",
-    "analyze",
-    "ifn_score",
-    "de",
-    "cytokines",
-    "report",
-    "dashboard",
-)
+#: Subcommands (module name -> one-line help), in the order ``myocit --help`` lists them.
+#: A module is imported only when its subcommand runs, so that ``myocit ingest`` answers
+#: in seconds without loading the scientific stack of the other commands.
+COMMANDS: dict[str, str] = {
+    "demo": "Ingest the shipped demo study and run the whole analysis on it.",
+    "ingest": "Hand in a batch folder or zip: validate it and store it, or reject it with a report.",
+    "status": "Show the study store: batches, samples, rejected hand-ins, the audit log.",
+    "analyze": "Run the trial-analysis flow on every accepted batch of the study.",
+    "ifn_score": "Score type I IFN signatures in a count matrix outside the study.",
+    "de": "Paired differential expression of a count matrix outside the study.",
+    "cytokines": "Read cytokine instrument exports, fit standard curves, write the common long table.",
+    "report": "Re-render the HTML report of a results folder without recomputing.",
+    "dashboard": "Start (or reuse) the local Prefect server and serve the deployments.",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every subcommand registered."""
+def _command_name(module: str) -> str:
+    return module.replace("_", "-")
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser.
+
+    Parameters
+    ----------
+    selected
+        The subcommand about to run: only its module is imported and registers its full
+        parser. ``None`` imports every module (for tests and documentation).
+    """
     parser = argparse.ArgumentParser(
         prog="myocit",
         description="MYOCIT trial omics workflow: batch intake, expression and cytokine analysis, "
@@ -42,15 +55,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"myocit-omics {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for name in COMMANDS:
-        module = importlib.import_module(f"myocit_omics.cli.{name}")
-        module.register(sub)
+    for module_name, help_text in COMMANDS.items():
+        name = _command_name(module_name)
+        if selected is None or selected == name:
+            module = importlib.import_module(f"myocit_omics.cli.{module_name}")
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+def _selected_command(argv: Sequence[str]) -> str | None:
+    names = {_command_name(m) for m in COMMANDS}
+    for arg in argv:
+        if arg in names:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 analysis failure, 2 bad input)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_selected_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_analysis(args: argparse.Namespace, *, home: str | None) -> int:
     """Run the flow with the CLI's options; print where the results are; return the exit code."""
+    from myocit_omics.analysis import preflight
+
+    # bad parameters are refused here, in a second, before Prefect's server starts
+    preflight(home=home, visits=args.visits, reference=args.reference, gene_sets=args.gene_sets,
+              contrasts=args.contrasts)
     from flows.trial_analysis import trial_analysis
 
     state = trial_analysis(home=home, run_id=args.run_id, visits=args.visits, reference=args.reference,
