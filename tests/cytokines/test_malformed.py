@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -261,3 +262,24 @@ def test_unknown_analyte_against_configured_list(plate):
     with pytest.raises(InputError) as err:
         process_exports([(exp, None, "t")], CytokineParams(analytes=["AN01"]))
     assert "AN02" in str(err.value)
+
+
+@pytest.mark.parametrize("quoted", [True, False])
+def test_export_cut_anywhere_is_refused_or_flagged_never_a_bare_exception(plate, tmp_path, quoted):
+    path, _ = plate(n_analytes=2, n_wells=24, quoted=quoted)
+    lines = _lines(path)
+    crc = next(i for i, ln in enumerate(lines) if "-- CRC --" in ln)
+    rng = np.random.default_rng(7)
+    cuts = sorted(set(rng.integers(1, crc, 25).tolist()))
+    for cut in cuts:
+        for partial in (0, 9):
+            bad = tmp_path / f"cut{cut}_{partial}.csv"
+            bad.write_text("".join(lines[:cut]) + lines[cut][:partial], encoding="utf-8")
+            try:
+                exp = read_export(bad, platform="xponent")
+            except (InputError, ValidationFailed) as err:
+                assert "truncated" in str(err) or "not" in str(err), str(err)
+                continue
+            # only a re-saved (unquoted) file may be read, and then the missing trailer is flagged
+            assert not quoted, f"quoted export cut at line {cut + 1} was accepted"
+            assert any(p.rule == "xponent.crc" for p in exp.problems)

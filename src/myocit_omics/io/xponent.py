@@ -13,8 +13,9 @@ instrument's concentration (its string is ``raw``; ``< x``/``> x`` become ``oor_
 ``oor_high``; ``Comments`` ``Extrapolated`` becomes ``extrapolated``), ``Dilution Factor``,
 ``Units``, ``%CV Replicates`` (by sample name), ``Standard/Control Expected Concentration``.
 
-Refused (InputError/ValidationFailed naming block, well and value): a row shorter than its
-block's header (truncated), a per-well block that lacks wells of the ``Median`` block
+Refused (InputError/ValidationFailed naming block, well and value): a quoted (as-written) export
+without the ``-- CRC --`` trailer (truncated; a re-saved unquoted file only gets a warning), a row
+shorter than its block's header (truncated), a per-well block that lacks wells of the ``Median`` block
 (truncated file), analyte columns of a per-well block that the ``Median`` block does not have
 (unknown analyte), a malformed ``Location``, a non-numeric cell. Flagged (a warning problem,
 the analyte is then not fitted): standards without expected concentrations, expected
@@ -87,7 +88,9 @@ def read_xponent(path: str | Path) -> CytokineExport:
         return _read_intelliflex_flat(path, text, encoding)
     sep = ";" if first.count(";") > first.count(",") else ","
     rows = list(csv.reader(io.StringIO(text), delimiter=sep))
-    return _XponentParser(path, rows, sep=sep, encoding=encoding).parse()
+    # xPONENT quotes every cell; a spreadsheet re-save does not (and may drop the CRC trailer)
+    quoted = text.lstrip().startswith('"Program"')
+    return _XponentParser(path, rows, sep=sep, encoding=encoding, quoted=quoted).parse()
 
 
 def _strip(row: list[str]) -> list[str]:
@@ -99,7 +102,10 @@ def _strip(row: list[str]) -> list[str]:
 
 
 class _XponentParser:
-    def __init__(self, path: Path, rows: list[list[str]], *, sep: str, encoding: str) -> None:
+    def __init__(
+        self, path: Path, rows: list[list[str]], *, sep: str, encoding: str, quoted: bool = False
+    ) -> None:
+        self.quoted = quoted
         self.path = path
         self.file = str(path)
         self.rows = rows
@@ -132,6 +138,21 @@ class _XponentParser:
                 rule="xponent.no_data",
                 fix="export the batch again with the Median statistic",
             )
+        values, analytes, standards = self._values()
+        if not crc_seen and self.quoted:
+            last = list(self.blocks)[-1] if self.blocks else "header"
+            last_line = len(self.rows)
+            raise InputError(
+                f"the file ends without the '-- CRC --' trailer that xPONENT always writes; the last block "
+                f"read is {last!r}: the export is truncated",
+                file=self.file,
+                row=last_line,
+                column=f"block {last}",
+                value=",".join(self.rows[-1])[:80] if self.rows else "",
+                expected="the whole export, ending with '-- CRC --' and 'CRC32: <hex>'",
+                rule="xponent.truncated",
+                fix="export the batch again from xPONENT, or copy the complete file",
+            )
         if not crc_seen:
             self.problems.append(
                 Problem(
@@ -142,7 +163,6 @@ class _XponentParser:
                     expected="'-- CRC --' then 'CRC32: <hex>'",
                 )
             )
-        values, analytes, standards = self._values()
         if self.errors:
             raise ValidationFailed(self.errors, context=self.file)
         messages = self._messages()
