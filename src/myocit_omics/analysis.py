@@ -289,11 +289,46 @@ def step_de(ctx: AnalysisContext) -> dict[str, Any]:
     """Paired DE for every contrast, and GSEA."""
     from myocit_omics.de.pipeline import run_de
 
-    out = run_de(ctx.tree.anndata("expression"), config=ctx.config, tree=ctx.tree)
+    out = run_de(ctx.tree.anndata("expression"), config=ctx.config, tree=ctx.tree,
+                 responders=responder_table(ctx))
     sig = out.get("n_significant") or {}
     parts = [f"{c}: {v.get('down', '?')} down, {v.get('up', '?')} up at padj < 0.05" for c, v in sig.items()]
     out.setdefault("summary", f"design {out.get('design', '?')}; " + "; ".join(parts))
     return out
+
+
+#: Which W24 response categories count as "responder" for the visit x responder DE contrast.
+RESPONDER_DEFINITIONS = {
+    "any": ("minimal", "moderate", "major"),  # ACR/EULAR 2016 TIS >= 30
+    "moderate": ("moderate", "major"),  # TIS >= 45
+    "major": ("major",),  # TIS >= 70
+}
+
+
+def responder_table(ctx: AnalysisContext) -> pd.DataFrame | None:
+    """Responder status at W24 from the clinical step, for the visit x responder interaction.
+
+    ``de.responder_definition`` in study.yaml chooses ``any`` (TIS >= 30, default), ``moderate``
+    or ``major``; ``de.interaction: none`` turns the interaction off. A patient whose TIS at
+    W24 could not be computed has no status (and is left out of the interaction, by name).
+    Returns None when the clinical step has not produced ``tables/response_w24.tsv``.
+    """
+    if str(ctx.config.de.get("interaction", "responder")).lower() in ("none", "false", "off"):
+        return None
+    path = ctx.tree.table("response_w24")
+    if not path.is_file():
+        return None
+    definition = ctx.config.de.get("responder_definition", "any")
+    if definition not in RESPONDER_DEFINITIONS:
+        raise InputError("unknown responder definition", file="study.yaml", column="de.responder_definition",
+                         value=definition, expected=f"one of {sorted(RESPONDER_DEFINITIONS)}",
+                         rule="de.responder_definition")
+    table = pd.read_csv(path, sep="\t", dtype={"patient_id": str, "response_w24": str},
+                        keep_default_na=True)
+    status = table["response_w24"].where(table["response_w24"].notna())
+    responder = status.isin(RESPONDER_DEFINITIONS[definition]).astype(object)
+    responder[status.isna()] = None
+    return pd.DataFrame({"patient_id": table["patient_id"], "responder": responder})
 
 
 def step_linking(ctx: AnalysisContext) -> dict[str, Any]:
