@@ -283,3 +283,29 @@ def test_export_cut_anywhere_is_refused_or_flagged_never_a_bare_exception(plate,
             # only a re-saved (unquoted) file may be read, and then the missing trailer is flagged
             assert not quoted, f"quoted export cut at line {cut + 1} was accepted"
             assert any(p.rule == "xponent.crc" for p in exp.problems)
+
+
+def test_msd_older_per_assay_blocks(tmp_path):
+    p = tmp_path / "msd_old.csv"
+    p.write_text(
+        "Plate_ABC123\n"
+        "Standard: IL-6 (Human),,,\n"
+        "Sample,Well,Signal,Mean,Concentration,Calc. Concentration,Detection Range\n"
+        "S001,A01,25000,25000,1000,990.1,In Detection Range\n"
+        "S002,A02,6000,6000,250,255,In Detection Range\n"
+        "Unknown: IL-6 (Human),,,\n"
+        "Sample,Well,Signal,Mean,Calc. Concentration,Calc. Concentration Mean,Detection Range\n"
+        "U001,C01,1200,1200,48.2,48.2,In Detection Range\n"
+        "U002,C02,12,12,NaN,NaN,Below Fit Curve Range\n"
+        "Unknown: TNF-alpha (Human),,,\n"
+        "Sample,Well,Signal,Mean,Calc. Concentration,Calc. Concentration Mean,Detection Range\n"
+        "U001,C01,300,300,5.5,5.5,In Detection Range\n",
+        encoding="utf-8",
+    )
+    exp = read_export(p, platform="msd")
+    v = exp.values
+    assert exp.plate_ids == ["ABC123"]
+    assert list(v["analyte"]) == ["IL-6 (Human)"] * 4 + ["TNF-alpha (Human)"]
+    assert list(v["role"]) == ["standard", "standard", "sample", "sample", "sample"]
+    assert v.loc[3, "instrument_flag"] == "oor_low" and np.isnan(v.loc[3, "instrument_value"])
+    assert v.loc[4, "instrument_value"] == 5.5

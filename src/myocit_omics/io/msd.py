@@ -3,8 +3,11 @@
 Layout (../shared/domain/cytokine_exports.md section 3): an optional preamble (``Name,Value``
 rows, or a digital signature and ``FileName :`` rows in xlsx), a ``Plate_<barcode>`` line,
 then a table with a header starting ``Sample,Assay,Well`` and one row per well and assay
-(spot). Several plates follow each other, each after its own ``Plate_`` line. In xlsx the
-table is on the sheet ``Workbench data`` (else the first sheet holding such a header).
+(spot). The older per-assay layout is also read: a line ``Unknown: IL-6 (Human)`` (or
+``Standard:``, ``Control:``, ``Blank:``) opens a block whose header ``Sample,Well,Signal,...``
+has no ``Assay`` column; the assay is the block's (and so is the role, when the sample name
+does not tell). Several plates follow each other, each after its own ``Plate_`` line. In xlsx
+the table is on the sheet ``Workbench data`` (else the first sheet holding such a header).
 
 Mapping to the common form: ``signal`` = ``Adjusted Signal`` (else ``Signal``);
 ``expected_conc`` = ``Concentration`` (standards, controls); ``instrument_value`` =
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +108,18 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _is_header(row: list[str]) -> bool:
+def _is_header(row: list[str], *, block_assay: str = "") -> bool:
     cells = [c.strip() for c in row]
-    return len(cells) >= 3 and cells[0] == "Sample" and "Assay" in cells and "Well" in cells
+    return (
+        len(cells) >= 3
+        and cells[0] == "Sample"
+        and "Well" in cells
+        and ("Assay" in cells or bool(block_assay))
+    )
+
+
+_BLOCK_ROLE = {"standard": "standard", "control": "control", "blank": "background"}
+_BLOCK = re.compile(r"^(Unknowns?|Standards?|Controls?|Blanks?|Samples?)\s*:\s*(.+)$", re.I)
 
 
 def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
@@ -117,6 +130,8 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
     out: list[dict[str, Any]] = []
     meta: dict[str, Any] = {}
     r2_by: dict[tuple[str, str], float] = {}
+    block_assay = ""
+    block_role = "sample"
     for i, raw in enumerate(rows):
         line = i + 1
         cells = list(raw)
@@ -127,8 +142,16 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
         if cells[0].startswith("Plate_") and all(c == "" or c.startswith("Unnamed") for c in cells[1:]):
             plate = cells[0][len("Plate_") :]
             header = None
+            block_assay = ""
             continue
-        if _is_header(cells):
+        m = _BLOCK.match(cells[0]) if len(cells) == 1 else None
+        if m:
+            # older per-assay layout: "Unknown: IL-6 (Human)" then its own header without Assay
+            block_assay = m.group(2).strip()
+            block_role = _BLOCK_ROLE.get(m.group(1).lower().rstrip("s"), "sample")
+            header = None
+            continue
+        if _is_header(cells, block_assay=block_assay):
             header = cells
             continue
         if header is None:
@@ -136,6 +159,8 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
                 meta[cells[0].rstrip(" :")] = cells[1]
             continue
         rec = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
+        if "Assay" not in header:
+            rec["Assay"] = block_assay
         if len(cells) > len(header):
             problems.append(
                 Problem(
@@ -179,6 +204,8 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
         sample = rec["Sample"]
         expected = num("Concentration")
         role = infer_role(sample, short_codes=True)
+        if role == "sample" and block_assay and "Assay" not in header:
+            role = block_role
         if role == "sample" and np.isfinite(expected):
             role = "standard"
         sig = num("Adjusted Signal") if "Adjusted Signal" in rec else num("Signal")
