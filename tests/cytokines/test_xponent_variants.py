@@ -121,3 +121,23 @@ def test_instrument_concentrations_are_kept_and_disagreement_flagged(plate, tmp_
     ratio = ok["instrument_value"] / ok["value"]
     assert ratio.median() == pytest.approx(2.0, rel=0.1)  # both numbers kept side by side
     assert any(p.rule == "cytokine.instrument_disagrees" and p.column == "AN01" for p in res.problems)
+
+
+def test_control_recovery_is_checked(plate, tmp_path):
+    names = ["Control1", "Control2"] + [f"U{i}" for i in range(10)]
+    conc = {"Control1": 400.0, "Control2": 80.0}  # serum concentration; wells are diluted 1:2
+    path, truth = plate(n_analytes=1, n_wells=40, sample_names=names, sample_conc=conc, noise_cv=0.01)
+    true1 = truth.conc[(next(w for w, (s, _) in truth.wells.items() if s == "Control1"), "AN01")] / 2
+    true2 = truth.conc[(next(w for w, (s, _) in truth.wells.items() if s == "Control2"), "AN01")] / 2
+    text = path.read_text(encoding="utf-8")
+    block = (
+        '"DataType:","Control Expected Concentration"\r\n"Reagent","AN01"\r\n'
+        f'"Control1","{true1:.4f}"\r\n"Control2","{true2 * 3:.4f}"\r\n\r\n'  # Control2's target is wrong
+    )
+    text = text.replace('"DataType:","Analysis Types"', block + '"DataType:","Analysis Types"')
+    p2 = tmp_path / "controls.csv"
+    p2.write_text(text, encoding="utf-8")
+    exp = read_export(p2)
+    assert set(exp.values.loc[exp.values["sample"].str.startswith("Control"), "role"]) == {"control"}
+    res = process_exports([(exp, None, "b")], CytokineParams())
+    assert "control_out_of_recovery(2)" in res.qc["flag"].iloc[0]  # the two Control2 wells

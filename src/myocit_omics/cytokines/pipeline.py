@@ -444,6 +444,13 @@ def process_export(
             df.loc[idx, "uloq_s"] = fit.uloq * dil
             if fit.n_standards_ok < len(fit.standards):
                 flags.append(f"standards_out_of_recovery({len(fit.standards) - fit.n_standards_ok})")
+            ctrl = (g["role"] == "control").to_numpy() & np.isfinite(g["expected_conc"].to_numpy())
+            if ctrl.any():
+                rec = 100.0 * conc[ctrl] / dil[ctrl] / g["expected_conc"].to_numpy()[ctrl]
+                lo, hi = params.recovery_range
+                n_bad = int(np.sum(~((rec >= lo) & (rec <= hi))))
+                if n_bad:
+                    flags.append(f"control_out_of_recovery({n_bad})")
         qc_rows.append(_qc_row(plate, analyte, fit, flags, model=fit.model))
         qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
     df["flag"] = flag_values(df.assign(lloq=df["lloq_s"], uloq=df["uloq_s"]))

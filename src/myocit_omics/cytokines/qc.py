@@ -35,7 +35,9 @@ def qc_table(
     ``standards_out_of_recovery(n)``, ``instrument_disagrees(n)`` (our concentration and the
     instrument's differ beyond the tolerance in n wells), ``censored_share_high``,
     ``low_bead_count(n)``, ``replicate_cv_high(n)``, ``not_bridged``, ``bridge_cv_high``,
-    ``instrument_qc_warning(n)`` (Olink QC/assay warnings, xPONENT ``***`` results).
+    ``instrument_qc_warning(n)`` (Olink QC/assay warnings, xPONENT ``***`` results),
+    ``control_out_of_recovery(n)`` (control wells back-calculated outside the recovery range of
+    their expected concentration).
     """
     cv_after = bridge_cv(work)
     meas = work[work["role"].isin(["sample", "bridge"])]
