@@ -183,6 +183,7 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
         if fl.flow_run_name is None:
             fl = fl.with_options(flow_run_name=ingest_run_name)
         dep = fl.to_deployment(
+            _sync=True,  # also when called where an event loop runs (e.g. beside Playwright)
             name="ingest-batch", tags=["myocit", "ingest"], parameters={"home": str(home)},
             description="Hand in one sample batch (folder or zip with manifest.yaml). It is validated, "
             "then stored or rejected with a report naming file, row, column and value.",
@@ -194,6 +195,7 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
     def ingest_inbox() -> Any:
         fl = _load("flows.ingest", "ingest_inbox")
         return fl.to_deployment(
+            _sync=True,  # also when called where an event loop runs (e.g. beside Playwright)
             name="ingest-inbox", tags=["myocit", "ingest"], parameters={"home": str(home)},
             interval=timedelta(seconds=inbox_interval),
             triggers=[DeploymentEventTrigger(name="batch dropped in the inbox", expect={INBOX_EVENT},
@@ -205,6 +207,7 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
     def trial_analysis() -> Any:
         fl = _load("flows.trial_analysis", "trial_analysis")
         dep = fl.to_deployment(
+            _sync=True,  # also when called where an event loop runs (e.g. beside Playwright)
             name="trial-analysis", tags=["myocit", "analysis", *visit_tags], parameters={"home": str(home)},
             description="Analyse every accepted batch: QC, IFN scores, paired DE and GSEA, cytokines, "
             "clinical response, linking; writes results/<run-id>/ with the report.",

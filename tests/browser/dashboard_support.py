@@ -34,15 +34,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def api(base: str, path: str, body: Any = None, *, method: str | None = None) -> Any:
-    """Call the Prefect REST API: POST ``body`` as JSON (GET when None); return the decoded JSON."""
+def api(base: str, path: str, body: Any = None, *, method: str | None = None, attempts: int = 6) -> Any:
+    """Call the Prefect REST API: POST ``body`` as JSON (GET when None); return the decoded JSON.
+
+    A busy SQLite server answers 503 now and then: such calls are retried a few times.
+    """
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"{base}/api{path}", data=data,
-                                 method=method or ("GET" if body is None else "POST"),
-                                 headers={"Content-Type": "application/json"})
-    with _OPENER.open(req, timeout=30) as resp:
-        text = resp.read().decode()
-    return json.loads(text) if text else None
+    for attempt in range(attempts):
+        req = urllib.request.Request(f"{base}/api{path}", data=data,
+                                     method=method or ("GET" if body is None else "POST"),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with _OPENER.open(req, timeout=60) as resp:
+                text = resp.read().decode()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == attempts - 1:
+                raise
+        time.sleep(2 * (attempt + 1))
+    return None
 
 
 def api_status(base: str, path: str, body: Any) -> tuple[int, str]:
@@ -196,13 +206,19 @@ def start_session(workdir: Path) -> DashboardSession:
     return s
 
 
-_SESSION: dict[str, DashboardSession] = {}
+_SESSION: dict[str, Any] = {}
 
 
 def session(tmp_path_factory: Any) -> DashboardSession:
-    """Return the shared session, starting it on first use."""
+    """Return the shared session, starting it on first use (a failed start is not retried)."""
+    if "error" in _SESSION:
+        raise RuntimeError(f"the shared dashboard session failed to start: {_SESSION['error']}")
     if "s" not in _SESSION or _SESSION["s"].stopped:
-        _SESSION["s"] = start_session(tmp_path_factory.mktemp("dashboard-e2e"))
+        try:
+            _SESSION["s"] = start_session(tmp_path_factory.mktemp("dashboard-e2e"))
+        except Exception as exc:
+            _SESSION["error"] = f"{type(exc).__name__}: {exc}"
+            raise
     return _SESSION["s"]
 
 

@@ -246,3 +246,61 @@ def test_ingest_runs_are_named_after_the_batch(monkeypatch):
     assert fd.ingest_run_name() == "ingest/rnaseq-seq2"
     running("/in/cytokine-p1/")
     assert fd.ingest_run_name() == "ingest/cytokine-p1"
+
+
+FAILING_REPORT_RUN = r'''
+import json, sys
+import anndata as ad
+import numpy as np
+from prefect import task
+import flows.trial_analysis as fa
+import myocit_omics.report.render as render
+from myocit_omics.results import write_h5ad
+
+def broken(run):
+    raise RuntimeError("renderer forced to fail")
+
+render.render_html = broken
+
+@task(name="small-anndata")
+def small_anndata(ctx):
+    write_h5ad(ad.AnnData(X=np.ones((3, 4), dtype=np.float32)), ctx.tree.anndata("small"))
+    return {"summary": "wrote anndata/small.h5ad"}
+
+fa.STEPS = [s for s in fa.STEPS if s[0] in ("clinical", "report")]
+fa.STEPS.insert(1, ("small_anndata", small_anndata, ()))
+state = fa.trial_analysis(home=sys.argv[1], run_id="report-fails", return_state=True)
+print(json.dumps({"failed": state.is_failed(), "message": state.message}))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_a_run_whose_report_fails_keeps_every_table_and_anndata(dashboard):
+    import subprocess
+
+    support = _support()
+    res = subprocess.run([sys.executable, "-c", FAILING_REPORT_RUN, str(dashboard.home)], cwd=REPO,
+                         env=support.cli_env(PREFECT_API_URL=f"{dashboard.base}/api"), capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    outcome = json.loads(res.stdout.strip().splitlines()[-1])
+    assert outcome["failed"] and "report" in outcome["message"]
+    run = dashboard.home / "results" / "report-fails"
+    manifest = json.loads((run / "run_manifest.json").read_text())
+    assert manifest["steps"]["report"]["status"] == "failed"
+    assert "renderer forced to fail" in manifest["steps"]["report"]["error"]
+    assert manifest["steps"]["clinical"]["status"] == "ok"
+    for name in ("clinical_outcomes", "response_w24", "pk_exposure"):
+        assert len(pd.read_csv(run / "tables" / f"{name}.tsv", sep="\t")) > 0, name
+    import anndata as ad
+
+    assert ad.read_h5ad(run / "anndata" / "small.h5ad").shape == (3, 4)
+    assert not (run / "report.html").exists() and not list(run.glob(".report.html.*"))
+    # and the dashboard still got the artifacts of the run, the report link saying it is missing
+    name = "trial-analysis/report-fails"
+    runs = _post(dashboard, "/flow_runs/filter", {"flow_runs": {"name": {"any_": [name]}}})
+    arts = _post(dashboard, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}})
+    by_key = {a["key"]: a for a in arts}
+    assert "clinical-response" in by_key
+    assert "not written" in by_key["report-link"]["description"]
