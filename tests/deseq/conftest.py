@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 
 def make_nb_data(
@@ -44,3 +45,14 @@ def make_nb_data(
 def nb_small() -> tuple[pd.DataFrame, pd.DataFrame]:
     """12 samples (4 patients x 3 visits) x 2,000 genes."""
     return make_nb_data(4, 2000, seed=20261127)
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Run stock pydeseq2 in-process without BLAS threads.
+
+    pydeseq2's sequential path (n_cpus=1) makes millions of tiny numpy calls; with OpenBLAS
+    threads each one spins up and waits for the others (measured 5x slower on 2 busy cores).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -29,7 +29,6 @@ def tcell(shared):
     return counts[genes].astype(np.int64), meta
 
 
-@pytest.mark.slow
 def test_real_paired_counts_match_stock_pydeseq2(tcell):
     counts, meta = tcell
     stock = DeseqDataSet(

@@ -13,6 +13,11 @@ optimiser's tolerance.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.special import digamma, gammaln
 
@@ -46,6 +51,36 @@ def gene_blocks(
     width = max(n_samples, n_coefs * n_coefs, 1)
     size = max(1, block_elements // width)
     return [slice(start, min(start + size, n_genes)) for start in range(0, n_genes, size)]
+
+
+def run_blocks(fn: Callable[[slice], None], blocks: list[slice], *, n_threads: int = 1) -> None:
+    """Call ``fn`` on every block, on ``n_threads`` threads (numpy and LAPACK release the GIL).
+
+    ``fn`` writes its results into disjoint slices of preallocated arrays. BLAS is held to one
+    thread per worker: its products here are small, and its own threads only spin and
+    oversubscribe the machine (measured: twice the CPU time for the same wall time).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        limits: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    else:
+        limits = threadpool_limits(limits=1, user_api="blas")
+    with limits:
+        if n_threads <= 1 or len(blocks) <= 1:
+            for sl in blocks:
+                fn(sl)
+            return
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            for _ in pool.map(fn, blocks):
+                pass
+
+
+def default_threads(n_cpus: int | None) -> int:
+    """Threads to use for ``n_cpus`` (None: every CPU of the machine)."""
+    if n_cpus is None:
+        return max(1, os.cpu_count() or 1)
+    return max(1, int(n_cpus))
 
 
 def design_outer(design: np.ndarray) -> np.ndarray:
@@ -445,16 +480,19 @@ def alpha_mle(
     prior_disp_var: float | None = None,
     cr_reg: bool = True,
     prior_reg: bool = False,
+    n_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`alpha_mle_block` over all genes, in memory-bounded blocks (samples x genes input)."""
+    """:func:`alpha_mle_block` over all genes in memory-bounded blocks on ``n_threads`` threads."""
     n, g = counts.shape
     alpha = np.empty(g)
     conv = np.empty(g, dtype=bool)
-    for sl in gene_blocks(g, n, n_coefs=np.asarray(design).shape[1]):
+    alpha_hat = np.asarray(alpha_hat, dtype=float)
+
+    def one(sl: slice) -> None:
         alpha[sl], conv[sl] = alpha_mle_block(
             counts[:, sl],
             mu[:, sl],
-            np.asarray(alpha_hat)[sl],
+            alpha_hat[sl],
             design=design,
             min_disp=min_disp,
             max_disp=max_disp,
@@ -462,6 +500,11 @@ def alpha_mle(
             cr_reg=cr_reg,
             prior_reg=prior_reg,
         )
+
+    p = np.asarray(design).shape[1]
+    run_blocks(
+        one, gene_blocks(g, n, n_coefs=p, block_elements=BLOCK_ELEMENTS // n_threads), n_threads=n_threads
+    )
     return alpha, conv
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import norm
 
-from myocit_omics.deseq.dispersion import Gram, gene_blocks
+from myocit_omics.deseq.dispersion import BLOCK_ELEMENTS, Gram, gene_blocks, run_blocks
 
 
 def nb_nll_genes(
@@ -92,7 +92,6 @@ def irls_block(
         beta = np.zeros((g, p))
         with np.errstate(divide="ignore"):
             beta[:, 0] = np.log(y / sf).mean(axis=1)
-    beta_init = beta.copy()
     mu = np.maximum(sf * np.exp(beta @ x.T), min_mu)
     dev = np.full(g, 1000.0)
     fallback = np.zeros(g, dtype=bool)
@@ -139,7 +138,6 @@ def irls_block(
             beta[j] = b
             mu[j] = np.maximum(sf * np.exp(x @ b), min_mu)
             converged[j] = conv
-        del beta_init
 
     w = mu / (1.0 + mu * disp[:, None])
     m_inv = np.linalg.inv(gram(w) + ridge)
@@ -153,9 +151,11 @@ def irls(
     size_factors: np.ndarray,
     design: np.ndarray,
     disp: np.ndarray,
+    *,
+    n_threads: int = 1,
     **options: object,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`irls_block` over all genes in memory-bounded blocks (same arguments and returns)."""
+    """:func:`irls_block` over all genes in memory-bounded blocks on ``n_threads`` threads."""
     n, g = counts.shape
     p = np.asarray(design).shape[1]
     beta = np.empty((g, p))
@@ -163,10 +163,15 @@ def irls(
     hat = np.empty((n, g))
     conv = np.empty(g, dtype=bool)
     disp = np.asarray(disp, dtype=float)
-    for sl in gene_blocks(g, n, n_coefs=p):
+
+    def one(sl: slice) -> None:
         beta[sl], mu[:, sl], hat[:, sl], conv[sl] = irls_block(
             counts[:, sl], size_factors, design, disp[sl], **options
         )
+
+    run_blocks(
+        one, gene_blocks(g, n, n_coefs=p, block_elements=BLOCK_ELEMENTS // n_threads), n_threads=n_threads
+    )
     return beta, mu, hat, conv
 
 
@@ -392,15 +397,17 @@ def lfc_shrink(
     prior_no_shrink_scale: float,
     prior_scale: float,
     shrink_index: int = 1,
+    n_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`lfc_shrink_block` over all genes in memory-bounded blocks."""
+    """:func:`lfc_shrink_block` over all genes in memory-bounded blocks on ``n_threads`` threads."""
     n, g = counts.shape
     p = np.asarray(design).shape[1]
     beta = np.empty((g, p))
     inv_h = np.empty((g, p, p))
     conv = np.empty(g, dtype=bool)
     size = np.asarray(size, dtype=float)
-    for sl in gene_blocks(g, n, n_coefs=p):
+
+    def one(sl: slice) -> None:
         beta[sl], inv_h[sl], conv[sl] = lfc_shrink_block(
             design,
             counts[:, sl],
@@ -410,4 +417,8 @@ def lfc_shrink(
             prior_scale=prior_scale,
             shrink_index=shrink_index,
         )
+
+    run_blocks(
+        one, gene_blocks(g, n, n_coefs=p, block_elements=BLOCK_ELEMENTS // n_threads), n_threads=n_threads
+    )
     return beta, inv_h, conv

@@ -35,21 +35,21 @@ class FastInference(Inference):
     Parameters
     ----------
     n_cpus
-        Accepted for compatibility with ``DeseqDataSet(n_cpus=...)``; the work runs in this
-        process, vectorised, so it is only recorded.
+        Threads working on blocks of genes at once (None: every CPU). ``DeseqDataSet(n_cpus=...)``
+        sets it as it does for pydeseq2's backend.
     """
 
     def __init__(self, *, n_cpus: int | None = None) -> None:
-        self._n_cpus = n_cpus or 1
+        self._n_cpus = dispersion.default_threads(n_cpus)
 
     @property
     def n_cpus(self) -> int:
-        """Recorded CPU count (the fits are vectorised in one process)."""
+        """Threads used for the per-gene fits."""
         return self._n_cpus
 
     @n_cpus.setter
-    def n_cpus(self, n_cpus: int) -> None:
-        self._n_cpus = n_cpus or 1
+    def n_cpus(self, n_cpus: int | None) -> None:
+        self._n_cpus = dispersion.default_threads(n_cpus)
 
     def lin_reg_mu(  # noqa: D102
         self,
@@ -86,6 +86,7 @@ class FastInference(Inference):
             max_beta=max_beta,
             optimizer=optimizer,
             maxiter=maxiter,
+            n_threads=self._n_cpus,
         )
 
     def alpha_mle(  # noqa: D102
@@ -115,6 +116,7 @@ class FastInference(Inference):
             prior_disp_var=prior_disp_var,
             cr_reg=cr_reg,
             prior_reg=prior_reg,
+            n_threads=self._n_cpus,
         )
         if (~conv).any():
             from pydeseq2.utils import fit_alpha_mle
@@ -195,4 +197,5 @@ class FastInference(Inference):
             prior_no_shrink_scale=prior_no_shrink_scale,
             prior_scale=float(prior_scale),
             shrink_index=shrink_index,
+            n_threads=self._n_cpus,
         )

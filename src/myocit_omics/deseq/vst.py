@@ -32,6 +32,7 @@ from scipy.stats import trim_mean
 
 from myocit_omics.deseq.dispersion import (
     alpha_mle,
+    default_threads,
     lin_reg_mu,
     moments_dispersions,
     parametric_trend,
@@ -127,6 +128,7 @@ def fit_vst_trend(
     min_disp: float = 1e-8,
     max_disp: float = 10.0,
     min_mu: float = 0.5,
+    n_cpus: int | None = None,
 ) -> VstTrend:
     """Fit DESeq2's parametric dispersion trend for the VST.
 
@@ -145,6 +147,8 @@ def fit_vst_trend(
         DESeq2's ``blind=TRUE`` and pydeseq2's ``vst(use_design=False)``.
     min_disp, max_disp, min_mu
         DESeq2's bounds (``max_disp`` is raised to the number of samples, as DESeq2 does).
+    n_cpus
+        Threads for the gene-wise fits (None: every CPU).
 
     Returns
     -------
@@ -174,12 +178,13 @@ def fit_vst_trend(
     alpha_hat = np.clip(
         np.minimum(rough_dispersions(normed, x), moments_dispersions(normed, sf)), min_disp, max_disp
     )
+    threads = default_threads(n_cpus)
     n_patterns = len(np.unique(x, axis=0))
     if n_patterns == x.shape[1]:
         mu = lin_reg_mu(cnz, sf, x, min_mu=min_mu)
     else:
-        _, mu, _, _ = irls(cnz, sf, x, alpha_hat, min_mu=min_mu)
-    disp, _ = alpha_mle(cnz, mu, alpha_hat, design=x, min_disp=min_disp, max_disp=max_disp)
+        _, mu, _, _ = irls(cnz, sf, x, alpha_hat, min_mu=min_mu, n_threads=threads)
+    disp, _ = alpha_mle(cnz, mu, alpha_hat, design=x, min_disp=min_disp, max_disp=max_disp, n_threads=threads)
     disp = np.clip(disp, min_disp, max_disp)
     coeffs, used = parametric_trend(normed_means, disp)
     if coeffs is None:
