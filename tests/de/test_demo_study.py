@@ -34,8 +34,12 @@ def test_demo_planted_ifn_genes_lead_the_w4_decrease_and_ifn_sets_are_most_negat
 
     gsea = pd.read_csv(tree.table("gsea/W4_vs_W0"), sep="\t").sort_values("nes").reset_index(drop=True)
     is_ifn = gsea["gene_set"].isin(IFN_SETS)
-    # the two most negative sets are IFN sets, and the IFN sets of >= 10 genes are 6 of the 7 most negative
-    assert is_ifn.head(2).all() and is_ifn.head(7).sum() >= 6, gsea.head(8)[["gene_set", "nes"]]
+    # the most negative set is an IFN set, IFN sets are 6 of the 7 most negative, and any other set
+    # among those 7 (an ISG-rich module such as M165) is enriched through the planted IFN genes
+    assert is_ifn.iloc[0] and is_ifn.head(7).sum() >= 6, gsea.head(8)[["gene_set", "nes"]]
+    for _, row in gsea.head(7)[~is_ifn.head(7)].iterrows():
+        edge = str(row["leading_edge"]).split(";")
+        assert sum(g in planted for g in edge) >= 2 / 3 * len(edge), (row["gene_set"], edge)
     ifn = gsea[is_ifn]
     assert len(ifn) == len(IFN_SETS) and (ifn["nes"] < 0).all()
     assert (ifn.loc[ifn["n_genes"] >= 5, "fdr"] < 0.05).all()
