@@ -27,3 +27,12 @@ def test_results_are_readable_by_the_team(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert path.read_text() == "a\n1.0\nNA\n"
+
+
+def test_a_mode_the_writer_chose_is_kept(tmp_path):
+    from myocit_omics.results import atomic_path
+
+    with atomic_path(tmp_path / "frozen.npz") as tmp:
+        tmp.write_bytes(b"x")
+        os.chmod(tmp, 0o444)
+    assert stat.S_IMODE((tmp_path / "frozen.npz").stat().st_mode) == 0o444

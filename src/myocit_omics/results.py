@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,7 +57,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; results are for the whole team
+        if stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o600:  # mkstemp's mode, not one the writer chose
+            os.chmod(tmp_path, 0o666 & ~_umask())  # results are for the whole team
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
