@@ -62,3 +62,22 @@ def test_vst_rejects_bad_input():
         VstTrend.from_coeffs(-0.1, 1.0)
     with pytest.raises(ValueError, match="zero counts"):
         fit_vst_trend(np.zeros((4, 3)), np.ones(4))
+
+
+def test_vst_from_a_de_fit_uses_its_trend_without_refitting(nb_small):
+    from myocit_omics.deseq import fit_deseq
+
+    counts, meta = nb_small
+    dds = fit_deseq(counts, meta, "~patient + visit")
+    trend = VstTrend.from_deseq(dds)
+    a0, a1 = dds.uns["trend_coeffs"]
+    assert (trend.a0, trend.a1, trend.blind) == (a0, a1, False)
+    sf = dds.obs["size_factors"].to_numpy()
+    v = vst_transform(counts.to_numpy(), sf, trend)
+    # DESeq2's trend at high counts: the VST differs from log2(normalised count) by a constant
+    hi = counts.to_numpy().min(axis=0) > 2000
+    assert hi.sum() > 5
+    gap = v[:, hi] - np.log2(counts.to_numpy()[:, hi] / sf[:, None])
+    assert np.ptp(gap) < 0.05
+    with pytest.raises(ValueError, match="dispersion trend"):
+        VstTrend.from_deseq(type("Fake", (), {"uns": {}, "var": {}})())

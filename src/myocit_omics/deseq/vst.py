@@ -4,8 +4,8 @@ Two calls, numpy/scipy only (no pydeseq2 objects, no refitting when a trend is a
 
     trend = fit_vst_trend(counts, size_factors)             # blind (design ~ 1), DESeq2 blind=TRUE
     trend = fit_vst_trend(counts, size_factors, design=X)   # from the design, blind=FALSE
-    trend = VstTrend.from_coeffs(a0, a1)                    # fitted elsewhere: a frozen reference,
-                                                            # or dds.uns["trend_coeffs"] of a DE fit
+    trend = VstTrend.from_deseq(dds)                        # the trend of a DE fit (no refitting)
+    trend = VstTrend.from_coeffs(a0, a1)                    # fitted elsewhere, e.g. a frozen reference
     vst = vst_transform(counts, size_factors, trend)        # samples x genes, log2 scale
 
 ``counts`` is a samples x genes array of raw integer counts (AnnData / pydeseq2 layout) and
@@ -25,7 +25,7 @@ These signatures are stable: the expression step builds ``layers["vst"]`` on the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import trim_mean
@@ -77,6 +77,29 @@ class VstTrend:
             msg = f"VST trend coefficients a0={a0!r}, a1={a1!r}: expected finite a0 > 0 and a1 >= 0"
             raise ValueError(msg)
         return cls(a0=float(a0), a1=float(a1), blind=blind)
+
+    @classmethod
+    def from_deseq(cls, dds: Any) -> VstTrend:
+        """Take the dispersion trend of a fitted pydeseq2 ``DeseqDataSet`` (no refitting).
+
+        This is DESeq2's ``blind=FALSE`` VST: the trend of the DE fit, design included.
+
+        Raises
+        ------
+        ValueError
+            If the data set has no fitted dispersion trend yet.
+        """
+        kind = dds.uns.get("disp_function_type")
+        if kind == "parametric":
+            a0, a1 = (float(v) for v in np.asarray(dds.uns["trend_coeffs"], dtype=float))
+            return cls(a0=a0, a1=a1, blind=False, n_genes=int(np.sum(dds.var["non_zero"])))
+        if kind == "mean":
+            return cls(a0=np.nan, a1=np.nan, kind="mean", mean_disp=float(dds.uns["mean_disp"]), blind=False)
+        msg = (
+            f"the DeseqDataSet has disp_function_type={kind!r}: expected a fitted dispersion trend "
+            "('parametric' or 'mean'); run deseq2() or fit_dispersion_trend() first"
+        )
+        raise ValueError(msg)
 
     def dispersion(self, mean: np.ndarray) -> np.ndarray:
         """Return the trend's dispersion at the given normalised means."""
