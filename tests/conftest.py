@@ -1,7 +1,8 @@
-"""Shared test set-up: offline settings, an isolated Prefect home, paths to ../shared."""
+"""Shared test set-up: offline settings, an isolated Prefect home, paths to ../shared, intake fixtures."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -42,3 +43,31 @@ def study_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("MYOCIT_HOME", str(home))
     return home
+
+
+_BATCH_FACTORY = REPO / "tests" / "store" / "batch_factory.py"
+
+
+@pytest.fixture(scope="session")
+def factory():
+    """The batch factory module of the intake tests (write_batch, rnaseq_tables, write_manifest)."""
+    spec = importlib.util.spec_from_file_location("myocit_test_batch_factory", _BATCH_FACTORY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty study home with the MYOCIT default configuration."""
+    h = tmp_path / "home"
+    h.mkdir()
+    return h
+
+
+@pytest.fixture
+def store(home: Path):
+    """A StudyStore on the empty home."""
+    from myocit_omics.store import StudyStore
+
+    return StudyStore(home)
