@@ -267,8 +267,9 @@ def small_anndata(ctx):
     write_h5ad(ad.AnnData(X=np.ones((3, 4), dtype=np.float32)), ctx.tree.anndata("small"))
     return {"summary": "wrote anndata/small.h5ad"}
 
-fa.STEPS = [s for s in fa.STEPS if s[0] in ("clinical", "report")]
-fa.STEPS.insert(1, ("small_anndata", small_anndata, ()))
+# the real clinical step (tables), a small AnnData in place of the cytokine step, the real report step
+fa.STEPS = [(n, small_anndata if n == "cytokines" else t, needs) for n, t, needs in fa.STEPS
+            if n in ("clinical", "cytokines", "report")]
 state = fa.trial_analysis(home=sys.argv[1], run_id="report-fails", return_state=True)
 print(json.dumps({"failed": state.is_failed(), "message": state.message}))
 '''

@@ -400,8 +400,12 @@ def methods_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     sec.heading("Reference")
     used = find_key(run.steps(), "reference")
     ifn = run.table("ifn_scores")
-    if used is not None:
-        sec.text(f"Reference used (recorded by the analysis step): {json.dumps(used, default=str)}")
+    if isinstance(used, dict):
+        sec.table(pd.DataFrame({"field": list(used), "value": [
+            json.dumps(v, default=str) if isinstance(v, dict | list) else str(v) for v in used.values()]}),
+            title="Reference used (recorded by the analysis step)", max_rows=100)
+    elif used is not None:
+        sec.text(f"Reference used (recorded by the analysis step): {used}")
     if ifn is not None and "reference" in ifn:
         refs = sorted({str(x) for x in ifn["reference"].dropna()})
         sec.text(f"Reference of the IFN scores (tables/ifn_scores.tsv): {', '.join(refs) or 'NA'}")
