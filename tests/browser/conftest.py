@@ -24,9 +24,13 @@ def _support():
     return sys.modules[name]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """A headless chromium (Debian's /usr/bin/chromium); skips with the reason when there is none."""
+    """A headless chromium (Debian's /usr/bin/chromium); skips with the reason when there is none.
+
+    Module scope on purpose: while Playwright's sync API is open, the main thread has a running
+    event loop, and Prefect calls made later in the session would take their async path.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

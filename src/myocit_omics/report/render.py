@@ -126,5 +126,5 @@ def render_report(run_dir: str | Path) -> Path:
         msg = (f"could not render the report of {run.root}: {type(exc).__name__}: {exc}; "
                "the results are untouched")
         raise ReportError(msg) from exc
-    log.info("report written: %s (%d kB)", target, target.stat().st_size // 1024)
+    log.debug("report written: %s (%d kB)", target, target.stat().st_size // 1024)
     return target
