@@ -121,8 +121,8 @@ class Gram:
 def lstsq_fit(design: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Least-squares fitted values of every column of ``targets`` on ``design`` (no intercept added)."""
     x = np.asarray(design, dtype=float)
-    # the hat matrix X X^+ (samples x samples) applied to all genes in one product
-    return (x @ np.linalg.pinv(x)) @ targets
+    # X (X^+ Y): two thin products, linear in samples and genes
+    return x @ (np.linalg.pinv(x) @ targets)
 
 
 def rough_dispersions(normed_counts: np.ndarray, design: np.ndarray) -> np.ndarray:
