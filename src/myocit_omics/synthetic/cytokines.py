@@ -51,14 +51,14 @@ LUMINEX_PANEL: tuple[Analyte, ...] = (
     Analyte("IL-6", 2.5, 0.10, 0.90, 10000.0, 28),
     Analyte("IL-10", 1.5, 0.10, 0.40, 10000.0, 29),
     Analyte("TNF-alpha", 6.0, 0.05, 0.30, 5000.0, 30),
-    Analyte("IL-1beta", 0.4, 0.0, 0.20, 10000.0, 33),
+    Analyte("IL-1beta", 0.04, 0.0, 0.20, 10000.0, 33),
     Analyte("IL-8", 8.0, 0.0, 0.30, 10000.0, 34),
     Analyte("CXCL9", 120.0, 0.40, 0.10, 20000.0, 35),
     Analyte("CXCL11", 40.0, 0.50, 0.0, 10000.0, 36),
     Analyte("IL-1RA", 300.0, 0.10, 0.30, 20000.0, 37),
     Analyte("IFN-gamma", 2.0, 0.15, 0.10, 10000.0, 38),
-    Analyte("IL-17A", 0.3, 0.0, 0.10, 10000.0, 39),
-    Analyte("IL-2", 0.2, 0.0, 0.0, 10000.0, 42),
+    Analyte("IL-17A", 0.03, 0.0, 0.10, 10000.0, 39),
+    Analyte("IL-2", 0.02, 0.0, 0.0, 10000.0, 42),
     Analyte("CXCL13", 60.0, 0.20, 0.20, 10000.0, 43),
     Analyte("BAFF", 900.0, 0.15, 0.0, 20000.0, 44),
 )
@@ -221,6 +221,39 @@ def _layout(
     return pd.DataFrame(rows)
 
 
+def curve_midpoint(lowest: float, a: float, b: float, d: float, f: float, *, lowest_net: float) -> float:
+    """Return the 5PL's ``C`` that puts the lowest standard at a net MFI of ``lowest_net`` above ``A``.
+
+    Solves ``(B - A) / (1 + (x/C)^D)^F = lowest_net`` at ``x = lowest`` (``D < 0``), i.e. the kit's
+    standard range is placed so that its lowest standard is measurable above the background.
+    """
+    u = ((b - a) / lowest_net) ** (1.0 / f) - 1.0
+    return float(lowest * u ** (1.0 / abs(d)))
+
+
+def choose_bridge_samples(
+    candidates: list[str], conc: dict[tuple[str, str], float], params: CytokineParameters
+) -> list[str]:
+    """Choose the bridge samples as a lab does after plate 1: the samples quantifiable for most analytes.
+
+    A sample counts as quantifiable for an analyte when its in-well concentration is at least twice
+    the lowest standard and at most the highest (what plate 1 showed; the generator reads the true
+    concentration). Ranked by that count, then by ``params.bridge_rank_analyte`` (highest first),
+    then by sample id; the first ``params.n_bridge`` are returned in plate order.
+    """
+
+    def score(sid: str) -> tuple[int, float, str]:
+        n = 0
+        for an in LUMINEX_PANEL:
+            lowest = an.top / params.standard_dilution ** (params.n_standards - 1)
+            x = conc[(sid, an.name)] / params.sample_dilution
+            n += int(2.0 * lowest <= x <= an.top)
+        return (-n, -conc[(sid, params.bridge_rank_analyte)], sid)
+
+    chosen = set(sorted(candidates, key=score)[: params.n_bridge])
+    return [sid for sid in candidates if sid in chosen]
+
+
 def _measure_plate(
     plate: Plate, conc: dict[tuple[str, str], float], params: CytokineParameters, rng: np.random.Generator
 ) -> None:
@@ -285,14 +318,17 @@ def simulate_cytokines(cohort: Cohort, params: CytokineParameters, seed: int) ->
     )
     first = samples[: params.n_plate1_samples]
     second = samples[params.n_plate1_samples :]
-    bridge_idx = sorted(rng.choice(len(first), size=params.n_bridge, replace=False).tolist())
-    bridge = [first[i][1] for i in bridge_idx]
+    bridge = choose_bridge_samples([sid for _, sid, _, _ in first], conc, params)
+    # the random bridge pick this choice replaced is still drawn, so that the stream (run dates,
+    # hence the export file names, and the Simoa values) stays as first published
+    rng.choice(len(first), size=params.n_bridge, replace=False)
     plate1_samples = [(s, p, v, "bridge" if s in bridge else "sample") for _, s, p, v in first]
     plate2_samples = [(s, p, v, "sample") for _, s, p, v in second]
     plate2_samples += [(s, p, v, "bridge") for _, s, p, v in first if s in bridge]
     run1 = date.fromisoformat(first[-1][0]) + timedelta(days=int(rng.integers(10, 30)))
     run2 = date.fromisoformat(second[-1][0]) + timedelta(days=int(rng.integers(14, 40)))
 
+    log_low = tuple(np.log(params.lowest_standard_net_mfi))
     plates = []
     for k, (plate_samples, run) in enumerate(((plate1_samples, run1), (plate2_samples, run2)), start=1):
         plate_id = f"MYOCIT-LX-P{k}"
@@ -301,9 +337,9 @@ def simulate_cytokines(cohort: Cohort, params: CytokineParameters, seed: int) ->
             std = [an.top / params.standard_dilution**i for i in range(params.n_standards)]
             a = rng.uniform(4, 12)
             b = rng.uniform(15000, 28000)
-            c = an.top / 2 * float(np.exp(rng.normal(0, 0.25)))
-            d = -rng.uniform(0.95, 1.15)
-            f = rng.uniform(0.7, 1.2)
+            d = -rng.uniform(*params.hill_slope_range)
+            f = rng.uniform(*params.asymmetry_range)
+            c = curve_midpoint(min(std), a, b, d, f, lowest_net=float(np.exp(rng.uniform(*log_low))))
             true = [a, b, c, d, f]
             fitted = [float(v * np.exp(rng.normal(0, params.fit_coefficient_log_sd))) for v in true]
             curves[an.name] = {

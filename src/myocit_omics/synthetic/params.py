@@ -152,8 +152,21 @@ class CytokineParameters:
     #: multiplicative offset of plate 2 on sample concentrations: global x per-analyte log-normal.
     plate2_offset_global: float = 1.45
     plate2_offset_log_sd: float = 0.08
-    mfi_cv: float = 0.05
-    mfi_additive_sd: float = 3.0
+    #: well-to-well noise of the median MFI: multiplicative (CV) on the specific signal, plus an
+    #: additive background noise (MFI) in every well, background wells included.
+    mfi_cv: float = 0.02
+    mfi_additive_sd: float = 0.5
+    #: the kit's standard range: the lowest standard's specific signal (net MFI above A) is drawn
+    #: log-uniform in this range and the 5PL's C solved for it, as a kit sets its standards so that
+    #: the lowest one is measurable above the background.
+    lowest_standard_net_mfi: tuple[float, float] = (25.0, 60.0)
+    #: the kit's 5PL shape: |D| (xPONENT's D is negative) and F, uniform in these ranges; with the
+    #: lowest standard fixed above, they decide where the top standard sits on the curve.
+    hill_slope_range: tuple[float, float] = (0.85, 1.0)
+    asymmetry_range: tuple[float, float] = (0.75, 1.05)
+    #: bridge samples: chosen after plate 1 as the plate-1 samples quantifiable for the most
+    #: analytes (a lab re-runs high/pooled samples, not random ones); ties by IL-6.
+    bridge_rank_analyte: str = "IL-6"
     background_mfi: tuple[float, float] = (18.0, 36.0)
     bead_count_range: tuple[int, int] = (45, 130)
     min_bead_count: int = 50
