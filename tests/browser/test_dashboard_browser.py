@@ -86,6 +86,6 @@ def test_the_report_opens_offline_with_every_section_and_its_figures(chromium, d
     broken = [alt for complete, width, alt in images if not complete or width == 0]
     assert not broken, f"figures that did not render: {broken}"
     assert all(r.startswith(("file:", "data:")) for r in requests), requests
-    # both report-made IFN figures are there (distribution by visit and per-patient trajectories)
+    # the report-made IFN figures are there (distribution by visit and per-patient trajectories)
     alts = " ".join(alt for _, _, alt in images)
     assert "IFN scores by visit" in alts and "trajectories" in alts

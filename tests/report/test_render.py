@@ -61,8 +61,9 @@ def test_report_is_self_contained_and_shows_every_section(run_tree):
     assert "http://" not in text.split("<main>")[0] and "https://" not in text.split("<main>")[0]
     for sid in EVERY_SECTION:
         assert html.sections.get(sid) == "ok", (sid, html.sections)
-    # three plot files of the tree + the two IFN figures drawn from the table, all real PNGs
-    assert len(html.imgs) == 5
+    # three plot files of the tree + three IFN figures drawn from the table (every gene set by visit,
+    # per-patient trajectories, the primary set by method since the fixture has two methods)
+    assert len(html.imgs) == 6
     for src in html.imgs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"

@@ -62,6 +62,17 @@ def test_ifn_by_visit_leaves_out_failed_and_missing_scores(run_tree):
     assert row["positive"] == int(kept["positive"].sum())
 
 
+def test_wide_ifn_table_has_one_row_per_score(run_tree):
+    ifn = read_results_table(run_tree() / "tables" / "ifn_scores.tsv")
+    long = S.ifn_by_visit(ifn)
+    wide = S.ifn_wide(long)
+    assert len(wide) == ifn[["gene_set", "method"]].drop_duplicates().shape[0]
+    row = wide[(wide.gene_set == "FENG_2006_5_GENE") & (wide.method == "ssgsea")].iloc[0]
+    for v in ("W0", "W4", "W24"):
+        expected = long[(long.gene_set == "FENG_2006_5_GENE") & (long.method == "ssgsea") & (long.visit == v)]
+        assert row[f"{v} median"] == expected["median"].iloc[0]
+
+
 def test_paired_changes_are_within_patient(run_tree):
     ifn = read_results_table(run_tree() / "tables" / "ifn_scores.tsv")
     out = S.paired_changes(ifn, "FENG_2006_5_GENE", "median_zscore").set_index("visit")

@@ -70,15 +70,19 @@ def _scores(ifn: pd.DataFrame) -> pd.DataFrame:
     return df.dropna(subset=["score"])
 
 
-def ifn_distribution_figure(ifn: pd.DataFrame, *, max_panels: int = 12) -> EmbeddedFigure | None:
-    """Box plots (with the samples as points) of every IFN score by visit, one panel per score.
+def ifn_distribution_figure(ifn: pd.DataFrame, *, by: str = "gene_set",
+                            max_panels: int = 12) -> EmbeddedFigure | None:
+    """Box plots (with the samples as points) of IFN scores by visit, one panel per score.
 
     Parameters
     ----------
     ifn
         The long IFN score table; QC-failed samples are left out.
+    by
+        ``gene_set``: every gene set scored with the primary (first) method;
+        ``method``: the primary (first) gene set scored with every method.
     max_panels
-        At most this many gene set x method panels (in table order).
+        At most this many panels (in table order).
 
     Returns
     -------
@@ -86,10 +90,17 @@ def ifn_distribution_figure(ifn: pd.DataFrame, *, max_panels: int = 12) -> Embed
         None when there is no score to draw.
     """
     df = _scores(ifn)
+    if df.empty:
+        return None
+    first_set, first_method = str(df["gene_set"].iloc[0]), str(df["method"].iloc[0])
+    if by == "method":
+        df = df[df["gene_set"] == first_set]
+        caption = f"{first_set} by visit, every scoring method"
+    else:
+        df = df[df["method"] == first_method]
+        caption = f"IFN scores by visit, every gene set ({first_method})"
     pairs = df[["gene_set", "method"]].drop_duplicates()
     combos = list(pairs.itertuples(index=False, name=None))[:max_panels]
-    if not combos:
-        return None
     ncol = min(3, len(combos))
     nrow = int(np.ceil(len(combos) / ncol))
     fig = Figure(figsize=(4.2 * ncol, 3.2 * nrow))
@@ -109,11 +120,11 @@ def ifn_distribution_figure(ifn: pd.DataFrame, *, max_panels: int = 12) -> Embed
     for ax in list(axes.flat)[len(combos):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return EmbeddedFigure(caption="IFN scores by visit (box: median and IQR; points: samples)", uri=_png(fig),
+    return EmbeddedFigure(caption=f"{caption} (box: median and IQR; points: samples)", uri=_png(fig),
                           source="tables/ifn_scores.tsv")
 
 
-def ifn_trajectory_figure(ifn: pd.DataFrame, *, max_panels: int = 6) -> EmbeddedFigure | None:
+def ifn_trajectory_figure(ifn: pd.DataFrame, *, max_panels: int = 12) -> EmbeddedFigure | None:
     """Per-patient trajectories of the IFN scores over the visits (one line per patient).
 
     Draws the first method of the table for up to ``max_panels`` gene sets.

@@ -248,15 +248,17 @@ def ifn_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     n_scores = summary[["gene_set", "method"]].drop_duplicates().shape[0]
     sec.text(f"{n_scores} score(s) (gene set x method) for {ifn['sample_id'].nunique()} samples. "
              f"Primary score: {primary[0]} ({primary[1]}).")
-    sec.figure(ifn_distribution_figure(ifn))
+    sec.figure(ifn_distribution_figure(ifn, by="gene_set"))
     sec.figure(ifn_trajectory_figure(ifn))
+    if ifn["method"].nunique() > 1:
+        sec.figure(ifn_distribution_figure(ifn, by="method"))
     if primary is not None:
         changes = S.paired_changes(ifn, *primary)
         if not changes.empty:
             sec.table(changes,
                       title=f"Within-patient change of the primary score ({primary[0]}, {primary[1]})")
-    sec.table(summary, title="Scores by visit (median, IQR, IFN-positive)", max_rows=120,
-              source="tables/ifn_scores.tsv")
+    sec.table(S.ifn_wide(summary), title="Median score by visit (and % IFN-positive)", max_rows=100,
+              source="tables/ifn_scores.tsv; the IQR is in the ifn-scores artifact")
     if "reference" in ifn:
         refs = sorted({str(x) for x in ifn["reference"].dropna()})
         sec.text(f"Score reference: {', '.join(refs) if refs else 'not recorded'}.")

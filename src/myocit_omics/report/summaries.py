@@ -130,6 +130,22 @@ def ifn_by_visit(ifn: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ifn_wide(summary: pd.DataFrame) -> pd.DataFrame:
+    """Return :func:`ifn_by_visit` as one row per gene set and method, medians (and % positive) by visit."""
+    if summary.empty:
+        return summary
+    rows = []
+    for (gene_set, method), g in summary.groupby(["gene_set", "method"], sort=False):
+        row: dict[str, Any] = {"gene_set": gene_set, "method": method}
+        for r in g.itertuples():
+            row[f"{r.visit} median"] = r.median
+        if "positive_pct" in g:
+            for r in g.itertuples():
+                row[f"{r.visit} % pos"] = r.positive_pct
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def primary_score(ifn: pd.DataFrame) -> tuple[str, str] | None:
     """Return the ``(gene_set, method)`` listed first in the IFN table (the run's primary score)."""
     if ifn.empty:
