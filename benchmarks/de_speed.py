@@ -18,8 +18,10 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/de_speed.py --sizes 48x5000 --engines fast,stock
 
 Stock pydeseq2 runs with ``DefaultInference(n_cpus=2)``; it is skipped above
-``--stock-max-cells`` (default 6e6 cells) because it would take hours. R DESeq2 runs when
-``Rscript`` with DESeq2 is installed (serial, as DESeq2 runs by default).
+``--stock-max-cells`` (default 6e6 cells) because it would take hours; likewise R DESeq2
+(``--r-max-cells``), which runs when ``Rscript`` with DESeq2 is installed (serial, as DESeq2
+runs by default). The project's engine uses ``FastInference`` with its default ``n_cpus`` (all
+CPUs, here 2), the same CPU budget as stock pydeseq2's ``n_cpus=2``.
 """
 
 from __future__ import annotations
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--huge", action="store_true", help="add 3000x20000 (project engine only)")
     ap.add_argument("--engines", default="fast,stock,R", help="subset of fast,stock,R")
     ap.add_argument("--stock-max-cells", type=float, default=6e6, help="skip stock pydeseq2 above this size")
+    ap.add_argument("--r-max-cells", type=float, default=6e6, help="skip R DESeq2 above this size")
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "N", "G", "OUT"), help=argparse.SUPPRESS)
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 rec["size"] = size
                 rows.append(rec)
                 print(_fmt(rec), flush=True)
-            if with_r:
+            if with_r and n * g <= args.r_max_cells:
                 rec = run_r(n, g, args.seed, out)
                 rec["size"] = size
                 rows.append(rec)
