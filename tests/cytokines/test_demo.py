@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from myocit_omics.config import load_study_config
-from myocit_omics.cytokines.pipeline import run_cytokines
+from myocit_omics.cytokines.pipeline import params_from_config, run_cytokines
 from myocit_omics.io.cytokine_exports import read_export
 from myocit_omics.results import ResultsTree
 
@@ -84,6 +84,17 @@ def test_demo_every_luminex_curve_fits(demo_run):
     assert (lx["r2"] > 0.98).all()
 
 
+def _quantifiable(truth_conc: pd.Series, qc: pd.DataFrame, plate: pd.Series, analyte: pd.Series) -> pd.Series:
+    """True concentration inside the plate's quantifiable range (LLOQ-ULOQ of our fit x the 1:2 dilution)."""
+    dil = 2.0  # every demo serum sample is diluted 1:2 (plate map)
+    keys = list(zip(plate, analyte, strict=True))
+    lloq = np.array([qc.loc[k, "lloq"] * dil for k in keys])
+    uloq = np.array([qc.loc[k, "uloq"] * dil for k in keys])
+    return pd.Series(
+        (truth_conc.to_numpy() >= lloq) & (truth_conc.to_numpy() <= uloq), index=truth_conc.index
+    )
+
+
 @pytest.mark.slow
 def test_demo_back_calculated_concentrations_match_truth(demo_run):
     _, t, truth, plates = demo_run
@@ -97,28 +108,20 @@ def test_demo_back_calculated_concentrations_match_truth(demo_run):
     m["expected"] = m["concentration"] * [
         offset[p][a] for p, a in zip(m["plate_id"], m["analyte"], strict=True)
     ]
-    dil = 2.0  # every demo serum sample is diluted 1:2 (plate map)
-    m["lloq"] = [qc.loc[(p, a), "lloq"] * dil for p, a in zip(m["plate_id"], m["analyte"], strict=True)]
-    m["uloq"] = [qc.loc[(p, a), "uloq"] * dil for p, a in zip(m["plate_id"], m["analyte"], strict=True)]
     per_sample = m.groupby(["plate_id", "sample_id", "analyte"]).agg(
         value=("value", lambda s: float(np.exp(np.log(s).mean()))),
         expected=("expected", "first"),
-        lloq=("lloq", "first"),
-        uloq=("uloq", "first"),
-        ok=("flag", lambda s: bool((s == "ok").all())),
     )
-    err = (per_sample["value"] / per_sample["expected"] - 1).abs()
-    inside = (
-        per_sample["ok"]
-        & (per_sample["expected"] >= per_sample["lloq"])
-        & (per_sample["expected"] <= per_sample["uloq"])
-    )
+    idx = per_sample.index.to_frame(index=False)
+    inside = _quantifiable(
+        per_sample["expected"].reset_index(drop=True), qc, idx["plate_id"], idx["analyte"]
+    ).to_numpy()
     assert inside.sum() > 500
-    assert err[inside].median() < 0.05
-    assert (err[inside] < 0.10).mean() >= 0.90
-    # away from the LLOQ, where the generator's additive MFI noise no longer dominates
-    well_inside = inside & (per_sample["expected"] >= 3 * per_sample["lloq"])
-    assert (err[well_inside] < 0.10).mean() >= 0.95
+    err = (per_sample["value"] / per_sample["expected"] - 1).abs()[inside]
+    # every sample whose true concentration lies in the quantifiable range is back-calculated
+    # (geometric mean of its duplicate wells) within 10 % of it
+    assert err.notna().all()
+    assert (err < 0.10).all(), err[err >= 0.10].sort_values()
 
 
 @pytest.mark.slow
@@ -127,20 +130,26 @@ def test_demo_planted_plate_offset_removed_by_bridging(demo_run):
     br = t["cytokine_bridging"]
     lx = br[br["plate_id"] == "MYOCIT-LX-P2"].set_index("analyte")
     true_off = plates["plates"][1]["offset"]
-    bridged = lx[lx["status"] == "bridged"]
-    assert len(bridged) >= 10
-    # the adjustment found on the 8 bridge samples is the planted offset, per analyte, where the
-    # bridge samples are quantifiable: at the LLOQ (IL-6 in this demo) the generator's additive MFI
-    # noise dominates and biases values upward, on both the instrument's and our curve
     qc = t["cytokine_qc"].set_index(["plate_id", "analyte"])
+    min_pairs = params_from_config(load_study_config(DEMO / "study.yaml").cytokines).min_bridge_pairs
+    # every analyte whose bridge samples are quantifiable (true concentration in range on both
+    # plates, for at least min_bridge_pairs of them) is bridged
     bridges = truth[truth["sample_id"].isin(plates["bridge_samples"])]
-    assay_median = bridges.groupby("analyte")["concentration"].median() / 2.0
-    usable = [a for a in bridged.index if assay_median[a] >= 4 * qc.loc[("MYOCIT-LX-P1", a), "lloq"]]
-    assert len(usable) >= 10
-    planted = np.array([np.log2(true_off[a]) for a in usable])
-    found = -bridged.loc[usable, "adjustment_log2"].to_numpy()
-    assert np.abs(found - planted).max() < 0.25
-    assert np.abs(np.median(found - planted)) < 0.1
+    for analyte in lx.index:
+        b = bridges[bridges["analyte"] == analyte]
+        n = len(b)
+        on1 = _quantifiable(b["concentration"], qc, pd.Series(["MYOCIT-LX-P1"] * n), b["analyte"])
+        on2 = _quantifiable(
+            b["concentration"] * true_off[analyte], qc, pd.Series(["MYOCIT-LX-P2"] * n), b["analyte"]
+        )
+        if int((on1 & on2).sum()) >= min_pairs:
+            assert lx.loc[analyte, "status"] == "bridged", (analyte, lx.loc[analyte, "status"])
+    bridged = lx[lx["status"] == "bridged"]
+    assert len(bridged) > 0
+    # the adjustment found on the bridge samples is the planted offset, for every bridged analyte
+    planted = np.array([np.log2(true_off[a]) for a in bridged.index])
+    found = -bridged["adjustment_log2"].to_numpy()
+    assert np.abs(found - planted).max() < 0.1, dict(zip(bridged.index, found - planted, strict=True))
     # measured on the bridge samples: the inter-plate CV falls
     assert (bridged["bridge_cv_after"] < bridged["bridge_cv_before"]).all()
     assert bridged["bridge_cv_before"].median() > 15 > 2 * bridged["bridge_cv_after"].median()
