@@ -273,8 +273,8 @@ def run(args: argparse.Namespace) -> int:
     with _server_for(args, prefect_home) as (url, api_url, started):
         # every Prefect client of this process (and the flow runs it spawns) talks to this server
         os.environ["PREFECT_API_URL"] = api_url
+        os.environ["PREFECT_HOME"] = str(prefect_home)      # client side: profiles, result storage
         if started is not None:
-            os.environ["PREFECT_HOME"] = str(prefect_home)
             how = f"started (database {prefect_home / 'prefect.db'}, log {started.log_path})"
         else:
             how = "reused (already running)"
