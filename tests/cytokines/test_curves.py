@@ -107,6 +107,28 @@ def test_lloq_uloq_from_recovery_range():
     assert narrow.lloq >= fit.lloq and narrow.uloq <= fit.uloq
 
 
+def test_optional_precision_rule_keeps_a_noisy_level_out_of_the_range():
+    true = (40.0, 22000.0, 350.0, 1.1, 1.0)
+    x, y = _standards(true)
+    # the lowest level's duplicates disagree (about 50 % CV) but recover well on average
+    y = y.copy()
+    low = np.flatnonzero(x == STD[-1])
+    target = logistic5(STD[-1] * np.array([0.62, 1.38]), *true)
+    y[low] = target
+    by_recovery = fit_standard_curve(x, y, model="4pl")
+    level = next(s for s in by_recovery.standards if s["expected"] == STD[-1])
+    assert 70 <= level["recovery_pct"] <= 130 and level["cv_pct"] > 20
+    assert by_recovery.lloq == STD[-1]  # the default: recovery alone, as the issue states
+    with_cv = fit_standard_curve(x, y, model="4pl", max_cv_pct=20.0)
+    assert with_cv.lloq == STD[-2]
+    assert with_cv.uloq == by_recovery.uloq
+    kept = [s for s in with_cv.standards if s["ok"]]
+    assert all(s["cv_pct"] <= 20 for s in kept if np.isfinite(s["cv_pct"]))
+    # a single replicate cannot show its precision: judged by recovery alone
+    one = fit_standard_curve(STD, logistic5(STD, *true), model="4pl", max_cv_pct=20.0)
+    assert one.lloq == STD[-1]
+
+
 def test_quantifiable_range_takes_the_longest_run():
     levels = [
         {"expected": v, "ok": ok}

@@ -12,7 +12,7 @@ import pytest
 
 from myocit_omics.cli import main
 from myocit_omics.config import default_study_config
-from myocit_omics.cytokines.pipeline import BY_VISIT_COLUMNS, LONG_COLUMNS, run_cytokines
+from myocit_omics.cytokines.pipeline import BY_VISIT_COLUMNS, LONG_COLUMNS, params_from_config, run_cytokines
 from myocit_omics.cytokines.qc import QC_COLUMNS
 from myocit_omics.errors import ValidationFailed
 from myocit_omics.results import ResultsTree
@@ -140,6 +140,16 @@ def test_bad_config_is_refused(bridged_pair, tmp_path):
         )
     text = str(err.value)
     assert "cytokines.substitution" in text and "lloq_sqrt2" in text and "cytokines.colour" in text
+
+
+def test_standard_precision_rule_is_a_checked_parameter():
+    assert params_from_config({}).standard_max_cv_pct is None
+    assert params_from_config({"standard_max_cv_pct": 20}).standard_max_cv_pct == 20.0
+    assert params_from_config({"standard_max_cv_pct": None}).standard_max_cv_pct is None
+    for bad in (0, -5, "twenty", [20]):
+        with pytest.raises(ValidationFailed) as err:
+            params_from_config({"standard_max_cv_pct": bad})
+        assert "cytokines.standard_max_cv_pct" in str(err.value)
 
 
 def test_cli_writes_long_and_qc_tables(plate, tmp_path, capsys):

@@ -27,7 +27,12 @@ is lower than the 4PL's by more than 2, else 4PL.
 
 Quantifiable range: for each standard level the replicates are back-calculated; recovery =
 mean back-calculated / expected x 100; %CV of the back-calculated replicates. A level is
-*ok* when its recovery is inside ``recovery_range`` (default 70-130 %). LLOQ and ULOQ are
+*ok* when its recovery is inside ``recovery_range`` (default 70-130 %) and, when the optional
+precision rule ``max_cv_pct`` is set (e.g. 20, as bioanalytical guidance asks of calibrators
+next to accuracy), its replicate %CV is at most that (a level without replicates is judged by
+recovery alone). The rule is off by default: with the 1/y^2 weighting the curve bends through
+the lowest standards, so a level whose duplicates are mostly noise can still recover well on
+average; the rule keeps such a level out of the quantifiable range. LLOQ and ULOQ are
 the lowest and highest expected concentrations of the longest run of consecutive ok levels
 (MILLIPLEX/LabKey practice). A fit is *failed* when the optimiser does not converge, fewer
 than 4 levels (5 for 5PL) have a usable response, the standards' responses are not
@@ -199,6 +204,7 @@ def fit_standard_curve(
     *,
     model: Model = "auto",
     recovery_range: tuple[float, float] = (70.0, 130.0),
+    max_cv_pct: float | None = None,
     min_levels: int = 4,
 ) -> CurveFit:
     """Fit a weighted 4PL/5PL curve to standards and derive the quantifiable range.
@@ -213,6 +219,9 @@ def fit_standard_curve(
         ``4pl``, ``5pl`` or ``auto`` (see the module docstring).
     recovery_range
         Recovery (%) a standard level must reach to count as quantifiable.
+    max_cv_pct
+        Optional precision rule: largest replicate %CV of a standard level's back-calculated
+        concentrations for it to count as quantifiable (``None``: recovery alone, the default).
     min_levels
         Fewest distinct standard levels with a response needed to fit a 4PL (5PL needs one more).
 
@@ -274,15 +283,16 @@ def fit_standard_curve(
     pred = fit.predict(x)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     fit.r2 = 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
-    fit.standards = standard_recovery(fit, x, y, recovery_range=recovery_range)
+    fit.standards = standard_recovery(fit, x, y, recovery_range=recovery_range, max_cv_pct=max_cv_pct)
     lloq, uloq = quantifiable_range(fit.standards)
     fit.lloq, fit.uloq = lloq, uloq
     if not np.isfinite(lloq):
+        precision = f" with replicate %CV <= {max_cv_pct:g}" if max_cv_pct is not None else ""
         fit.ok, fit.reason = (
             False,
             (
                 f"no standard level back-calculates within {recovery_range[0]:g}-"
-                f"{recovery_range[1]:g} % recovery"
+                f"{recovery_range[1]:g} % recovery{precision}"
             ),
         )
     return fit
@@ -294,8 +304,13 @@ def standard_recovery(
     y: np.ndarray,
     *,
     recovery_range: tuple[float, float],
+    max_cv_pct: float | None = None,
 ) -> list[dict[str, float | bool]]:
-    """Back-calculate each standard level; recovery and %CV of the replicates."""
+    """Back-calculate each standard level; recovery and %CV of the replicates.
+
+    A level is ``ok`` when its recovery is inside ``recovery_range`` and, if ``max_cv_pct`` is
+    given, its replicate %CV (when it has replicates) is at most ``max_cv_pct``.
+    """
     out: list[dict[str, float | bool]] = []
     back, _ = fit.inverse(y)
     for v in np.unique(x):
@@ -317,7 +332,11 @@ def standard_recovery(
                 "backcalc": mean_b,
                 "recovery_pct": rec,
                 "cv_pct": cv,
-                "ok": bool(np.isfinite(rec) and recovery_range[0] <= rec <= recovery_range[1]),
+                "ok": bool(
+                    np.isfinite(rec)
+                    and recovery_range[0] <= rec <= recovery_range[1]
+                    and (max_cv_pct is None or not np.isfinite(cv) or cv <= max_cv_pct)
+                ),
             }
         )
     return out

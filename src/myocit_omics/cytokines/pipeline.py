@@ -10,6 +10,9 @@ key                        default       meaning
 =========================  ============  ================================================
 substitution               lloq_half     ``lloq_half``, ``lloq_sqrt2`` or ``censored``
 recovery_range             [70, 130]     standard recovery (%) that counts as quantifiable
+standard_max_cv_pct        null          optional precision rule: a standard level counts as
+                                         quantifiable only if its replicate %CV is <= this
+                                         too (e.g. 20); null = recovery alone
 model                      auto          ``4pl``, ``5pl`` or ``auto`` (AICc)
 instrument_tolerance_pct   20            our vs the instrument's concentration: larger
                                          relative differences are flagged
@@ -76,6 +79,7 @@ class CytokineParams:
 
     substitution: str = "lloq_half"
     recovery_range: tuple[float, float] = (70.0, 130.0)
+    standard_max_cv_pct: float | None = None
     model: str = "auto"
     instrument_tolerance_pct: float = 20.0
     min_bridge_pairs: int = 3
@@ -140,6 +144,15 @@ def params_from_config(section: dict[str, Any] | None, *, file: str = "study.yam
                 p.recovery_range = (lo, hi)
             except (TypeError, ValueError):
                 bad(key, value, "[low, high] with 0 < low < 100 < high, e.g. [70, 130]")
+        elif key == "standard_max_cv_pct":
+            try:
+                if value is not None:
+                    num = float(value)
+                    if not num > 0 or math.isinf(num):
+                        raise ValueError
+                    p.standard_max_cv_pct = num
+            except (TypeError, ValueError):
+                bad(key, value, "a positive number (%), e.g. 20, or null for recovery alone")
         elif key == "bridge_reference":
             p.bridge_reference = None if value is None else str(value)
         elif key == "plots":
@@ -417,6 +430,7 @@ def process_export(
             std["signal"].to_numpy(),
             model=params.model,
             recovery_range=params.recovery_range,
+            max_cv_pct=params.standard_max_cv_pct,
         )
         fits[(plate, analyte)] = fit
         if not fit.ok:
