@@ -84,6 +84,25 @@ def test_report_content_comes_from_the_tables(run_tree):
     assert "pydeseq2" in text                         # software versions
 
 
+def test_key_results_are_computed_from_the_tables(run_tree):
+    import pandas as pd
+
+    from myocit_omics.report.sections import key_results
+    from myocit_omics.report.tree import open_run
+
+    root = run_tree()
+    results = dict(key_results(open_run(root)))
+    qc = pd.read_csv(root / "tables" / "qc_samples.tsv", sep="\t")
+    assert results["RNA-seq QC"] == f"{int(qc.qc_pass.sum())} of {len(qc)} samples passed"
+    de = pd.read_csv(root / "tables" / "de" / "W4_vs_W0.tsv", sep="\t")
+    assert results["DE W4_vs_W0"].startswith(f"{int((de.padj < 0.05).sum())} of {len(de)} genes")
+    w24 = pd.read_csv(root / "tables" / "response_w24.tsv", sep="\t")
+    n_major = int((w24.response_w24 == "major").sum())
+    assert (f"{n_major} major" in results["Response at W24 (TIS)"]) or n_major == 0
+    assert results["linking ifn clinical"] == "1 of 2 tests with q < 0.05"
+    assert results["IFN score"].startswith("RICE_2013_6_ISG (median_zscore) median by visit: W0 ")
+
+
 def test_missing_steps_say_not_run_with_the_manifest_reason(run_tree):
     root = run_tree(parts=("qc", "ifn", "manifest"),
                     skipped={"cytokines": "no cytokine batch has been accepted",

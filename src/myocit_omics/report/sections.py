@@ -8,6 +8,7 @@ still drawn. Figures found under ``plots/`` are put into the section their path 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from myocit_omics.report.figures import (
     ifn_trajectory_figure,
 )
 from myocit_omics.report.tree import RunTree, find_key, read_results_table, sorted_visits
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -179,6 +182,66 @@ def _step_summary_text(entry: Any) -> str:
 # ----------------------------------------------------------------------------- sections
 
 
+def key_results(run: RunTree) -> list[tuple[str, str]]:
+    """Return one line per finished analysis: QC, IFN change, DE, response, linking (what exists).
+
+    Each line is computed from its table alone; a table that cannot be read gives no line
+    (its own section says why).
+    """
+    out: list[tuple[str, str]] = []
+
+    def qc() -> None:
+        qc_table = run.table("qc_samples")
+        if qc_table is not None and "qc_pass" in qc_table:
+            passed = int(S.as_bool(qc_table["qc_pass"]).fillna(False).sum())
+            out.append(("RNA-seq QC", f"{passed} of {len(qc_table)} samples passed"))
+
+    def ifn() -> None:
+        ifn_table = run.table("ifn_scores")
+        primary = S.primary_score(ifn_table) if ifn_table is not None else None
+        if primary is None:
+            return
+        by_visit = S.ifn_by_visit(ifn_table)
+        sub = by_visit[(by_visit["gene_set"] == primary[0]) & (by_visit["method"] == primary[1])]
+        medians = ", ".join(f"{r.visit} {S.fmt_number(r.median)}" for r in sub.itertuples())
+        text = f"{primary[0]} ({primary[1]}) median by visit: {medians}"
+        changes = S.paired_changes(ifn_table, *primary)
+        if not changes.empty:
+            last = changes.iloc[-1]
+            text += (f"; {last['visit']} vs {last['baseline']}: {int(last['decreased'])} of "
+                     f"{int(last['n_pairs'])} patients decreased")
+        out.append(("IFN score", text))
+
+    def de() -> None:
+        for contrast, path in run.tables_in("de").items():
+            c = S.de_counts(read_results_table(path))
+            out.append((f"DE {contrast}", f"{c['significant']} of {c['genes']} genes with padj < 0.05 "
+                        f"({c['up']} up, {c['down']} down)"))
+
+    def response() -> None:
+        table = run.table("response_w24")
+        if table is not None and "response_w24" in table:
+            counts = table["response_w24"].fillna("NA").astype(str).value_counts()
+            order = [k for k in ("major", "moderate", "minimal", "none", "NA") if k in counts]
+            order += [k for k in counts.index if k not in order]
+            out.append(("Response at W24 (TIS)", ", ".join(f"{counts[k]} {k}" for k in order)))
+
+    def linking() -> None:
+        for name, path in run.tables_matching("linking_*").items():
+            df = read_results_table(path)
+            if "q_value" in df:
+                q = pd.to_numeric(df["q_value"], errors="coerce")
+                n_sig = int((q < 0.05).sum())
+                out.append((name.replace("_", " "), f"{n_sig} of {len(df)} tests with q < 0.05"))
+
+    for part in (qc, ifn, de, response, linking):
+        try:
+            part()
+        except Exception as exc:  # the section of that table reports the problem
+            log.debug("key result %s left out: %s", part.__name__, exc)
+    return out
+
+
 def study_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     """Study summary: run, study, inputs, samples and patients, step outcomes."""
     sec = Section("summary", "Study summary")
@@ -205,6 +268,9 @@ def study_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
         ("AnnData files", ", ".join(p.name for p in run.anndata_files()) or "none"),
     ]
     sec.table(pd.DataFrame(facts, columns=["item", "value"]), title="This run")
+    findings = key_results(run)
+    if findings:
+        sec.table(pd.DataFrame(findings, columns=["topic", "result"]), title="Key results")
     if run.manifest_error:
         sec.text(f"Warning: {run.manifest_error}; the methods section is incomplete.")
     steps = run.steps()
