@@ -81,3 +81,19 @@ def test_vst_from_a_de_fit_uses_its_trend_without_refitting(nb_small):
     assert np.ptp(gap) < 0.05
     with pytest.raises(ValueError, match="dispersion trend"):
         VstTrend.from_deseq(type("Fake", (), {"uns": {}, "var": {}})())
+
+
+def test_vst_mean_trend_matches_pydeseq2_mean_fit(nb_small):
+    from scipy.stats import trim_mean
+
+    counts, meta = nb_small
+    dds = DeseqDataSet(
+        counts=counts, metadata=meta, design="~visit", quiet=True, inference=DefaultInference(n_cpus=1)
+    )
+    dds.vst(fit_type="mean")
+    disp = dds.var["vst_genewise_dispersions"]
+    mean_disp = trim_mean(disp[disp > 10 * dds.min_disp], proportiontocut=0.001)
+    trend = VstTrend(a0=np.nan, a1=np.nan, kind="mean", mean_disp=float(mean_disp))
+    out = vst_transform(counts.to_numpy(), dds.obs["size_factors"].to_numpy(), trend)
+    np.testing.assert_allclose(out, dds.layers["vst_counts"], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(trend.dispersion(np.array([1.0, 100.0])), mean_disp)

@@ -1,6 +1,6 @@
 """DESeq2's variance-stabilising transformation (VST) from a parametric dispersion trend.
 
-Two calls, numpy/scipy only (no pydeseq2 objects, no refitting when a trend is at hand)::
+numpy/scipy only (no pydeseq2 objects; no refitting when a trend is at hand)::
 
     trend = fit_vst_trend(counts, size_factors)             # blind (design ~ 1), DESeq2 blind=TRUE
     trend = fit_vst_trend(counts, size_factors, design=X)   # from the design, blind=FALSE
