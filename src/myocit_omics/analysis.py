@@ -342,7 +342,7 @@ def step_report(ctx: AnalysisContext) -> dict[str, Any]:
     """Render the self-contained HTML report from the results tree."""
     from myocit_omics.report import render_report
 
-    ctx.manifest.write()
+    ctx.manifest.finish()  # the computation is over; the report shows when it ended
     path = render_report(ctx.tree.root)
     return {"summary": f"report written to {path}", "path": str(path)}
 
