@@ -208,8 +208,8 @@ _R_ASYMPTOTIC = 50.0
 
 
 def _nb_terms(
-    y: np.ndarray, mu: np.ndarray, r: np.ndarray, *, order: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    y: np.ndarray, mu: np.ndarray, r: np.ndarray, *, order: int, value: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Per-cell NB terms in the inverse dispersion ``r`` (genes x samples; ``r`` genes x 1).
 
     Returns the alpha-dependent part of the negative log-likelihood
@@ -217,21 +217,29 @@ def _nb_terms(
     2, ``g = psi(r) - psi(y + r) + log1p(mu/r) + (y - mu)/(mu + r)`` and ``dg/dr``. For large
     ``r`` these are differences of nearly equal numbers; there they are computed from Stirling's
     series in a cancellation-free form, so Poisson-like genes are optimised as accurately as any.
+    With ``value=False`` the first term is not computed (None).
     """
     big = r[:, 0] >= _R_ASYMPTOTIC
-    t = np.empty_like(y)
+    t = np.empty_like(y) if value else None
     g = np.empty_like(y) if order >= 1 else None
     dg = np.empty_like(y) if order >= 2 else None
     small = ~big
-    if small.any():
+    if small.all():
+        small = slice(None)
+        big = np.zeros(0, dtype=bool)
+    elif big.all():
+        big = slice(None)
+        small = np.zeros(0, dtype=bool)
+    if isinstance(small, slice) or small.any():
         ys, ms, rs = y[small], mu[small], r[small]
-        t[small] = rs * np.log1p(ms / rs) + ys * np.log(rs + ms) - (gammaln(ys + rs) - gammaln(rs))
+        if t is not None:
+            t[small] = rs * np.log1p(ms / rs) + ys * np.log(rs + ms) - (gammaln(ys + rs) - gammaln(rs))
         if g is not None:
             mr = ms + rs
             g[small] = digamma(rs) - digamma(ys + rs) + np.log1p(ms / rs) + (ys - ms) / mr
         if dg is not None:
             dg[small] = trigamma(rs) - trigamma(ys + rs) - ms / (rs * mr) - (ys - ms) / mr**2
-    if big.any():
+    if isinstance(big, slice) or big.any():
         yb, mb, rb = y[big], mu[big], r[big]
         ry = rb + yb
         delta = (mb - yb) / ry
@@ -239,7 +247,8 @@ def _nb_terms(
         inv_r, inv_ry = 1.0 / rb, 1.0 / ry
         # Stirling: S(z) = 1/(12 z) - 1/(360 z^3) + 1/(1260 z^5)
         ds = (inv_ry - inv_r) / 12 - (inv_ry**3 - inv_r**3) / 360 + (inv_ry**5 - inv_r**5) / 1260
-        t[big] = ry * l1 + 0.5 * np.log1p(yb * inv_r) + yb - ds
+        if t is not None:
+            t[big] = ry * l1 + 0.5 * np.log1p(yb * inv_r) + yb - ds
         if g is not None:
             # log1p(delta) - delta / (1 + delta), by its series when delta is small
             d = delta
@@ -272,7 +281,14 @@ def _nll_alpha_part(y: np.ndarray, mu: np.ndarray, log_alpha: np.ndarray) -> np.
 
 
 def _cr_value(gram: Gram, w: np.ndarray) -> np.ndarray:
-    return 0.5 * np.linalg.slogdet(gram(w))[1]
+    if gram.p == 1:  # intercept-only (blind VST): X^T W X is a scalar
+        return 0.5 * np.log(w @ gram.outer[:, 0])
+    m = gram(w)
+    try:  # Cholesky is cheaper than LU; M is positive definite for a full-rank design
+        chol = np.linalg.cholesky(m)
+    except np.linalg.LinAlgError:
+        return 0.5 * np.linalg.slogdet(m)[1]
+    return np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
 
 
 def _objective(
@@ -305,7 +321,7 @@ def _derivatives(
     """First and second derivative of the objective with respect to log(alpha)."""
     alpha = np.exp(a)
     r = np.exp(-a)[:, None]
-    _, g, dg = _nb_terms(y, mu, r, order=2)
+    _, g, dg = _nb_terms(y, mu, r, order=2, value=False)
     r1 = r[:, 0]
     sum_g = g.sum(axis=1)
     grad = -r1 * sum_g
@@ -313,14 +329,18 @@ def _derivatives(
     if cr is not None:
         w = mu / (1.0 + mu * alpha[:, None])
         w2 = w * w
-        m = cr(w)
-        dm = cr(-w2)
-        d2m = cr(2.0 * w2 * w)
-        m_inv = np.linalg.inv(m)
-        a_mat = m_inv @ dm
-        d1 = 0.5 * np.trace(a_mat, axis1=1, axis2=2)
-        # tr(A A) and tr(M^-1 d2M) as elementwise sums (M^-1 and d2M are symmetric)
-        d2 = 0.5 * (-(a_mat * a_mat.transpose(0, 2, 1)).sum(axis=(1, 2)) + (m_inv * d2m).sum(axis=(1, 2)))
+        if cr.p == 1:  # intercept-only: X^T W X is a scalar, closed forms
+            x2 = cr.outer[:, 0]
+            m1, dm1, d2m1 = w @ x2, -(w2 @ x2), 2.0 * ((w2 * w) @ x2)
+            d1 = 0.5 * dm1 / m1
+            d2 = 0.5 * (-((dm1 / m1) ** 2) + d2m1 / m1)
+        else:
+            m_inv = np.linalg.inv(cr(w))
+            a_mat = m_inv @ cr(-w2)
+            d1 = 0.5 * np.trace(a_mat, axis1=1, axis2=2)
+            # tr(A A) and tr(M^-1 d2M) as elementwise sums (M^-1 and d2M are symmetric)
+            tr_aa = (a_mat * a_mat.transpose(0, 2, 1)).sum(axis=(1, 2))
+            d2 = 0.5 * (-tr_aa + (m_inv * cr(2.0 * w2 * w)).sum(axis=(1, 2)))
         grad = grad + alpha * d1
         hess = hess + alpha * d1 + alpha**2 * d2
     if prior_mean is not None and prior_var is not None:
