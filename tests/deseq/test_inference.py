@@ -30,6 +30,7 @@ def compare_results(ours: pd.DataFrame, ref: pd.DataFrame) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def fitted_pair(nb_small):
     counts, meta = nb_small
+    counts = counts.iloc[:, :1200]  # enough genes for the trend and the DE calls; keeps stock quick
     stock = DeseqDataSet(
         counts=counts,
         metadata=meta,
