@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
+from myocit_omics import progress
 from myocit_omics.analysis import (
     AnalysisContext,
     StepSkipped,
@@ -67,16 +68,33 @@ def assemble_task(ctx: AnalysisContext) -> dict[str, Any]:
     return step_assemble_expression(ctx)
 
 
+def _with_progress(step: str, run: Callable[[AnalysisContext], dict[str, Any]],
+                   ctx: AnalysisContext) -> dict[str, Any]:
+    """Run a long step with a progress artifact (key ``<step>-progress``) and a log line per milestone."""
+    logger = get_run_logger()
+    artifact = create_progress_artifact(progress=0.0, key=f"{step}-progress", description=STEP_TITLES[step])
+
+    def listener(fraction: float, message: str) -> None:
+        update_progress_artifact(artifact_id=artifact, progress=100.0 * fraction,
+                                 description=f"{STEP_TITLES[step]}: {message}")
+        logger.info("%s %3.0f%%: %s", step, 100.0 * fraction, message)
+
+    with progress.reporting(listener):
+        out = run(ctx)
+    update_progress_artifact(artifact_id=artifact, progress=100.0, description=f"{STEP_TITLES[step]}: done")
+    return out
+
+
 @_task("expression-qc-ifn", "rnaseq")
 def expression_task(ctx: AnalysisContext) -> dict[str, Any]:
     """QC, frozen normalisation, IFN scores."""
-    return step_expression(ctx)
+    return _with_progress("expression", step_expression, ctx)
 
 
 @_task("paired-de-gsea", "rnaseq")
 def de_task(ctx: AnalysisContext) -> dict[str, Any]:
     """Paired DE per contrast and GSEA."""
-    return step_de(ctx)
+    return _with_progress("de", step_de, ctx)
 
 
 @_task("linking", "linking")

@@ -86,6 +86,10 @@ def test_every_artifact_key_is_on_the_run(dashboard):
     assert {by_key[k]["type"] for k in expected - {"ifn-summary", "report-link"}} == {"table"}
     assert by_key["ifn-summary"]["type"] == "markdown"
     assert any(a["type"] == "progress" and float(a["data"]) == 100 for a in arts)
+    # the long steps have their own progress artifacts, finished, with the last milestone in words
+    for key in ("analysis-progress", "expression-progress", "de-progress"):
+        assert by_key[key]["type"] == "progress" and float(by_key[key]["data"]) == 100, key
+    assert by_key["de-progress"]["description"].endswith(": done")
 
     # the IFN table is the by-visit summary of tables/ifn_scores.tsv, recomputed here from the TSV
     rows = json.loads(by_key["ifn-scores"]["data"])

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from myocit_omics import progress
 from myocit_omics.config import StudyConfig
 from myocit_omics.de.contrasts import (
     ContrastSpec,
@@ -591,7 +592,11 @@ def run_de(
         inter = {"variable": ivar, "level": params.interaction_level, "reference_level": iref,
                  "design": iformula, "patients_without_status": no_status}
 
+    n_contrasts = sum(len(p.contrasts) for p in plans)
+    progress.report(0.05, f"fitting {len(plans)} DESeq2 model(s) for {n_contrasts} contrast(s) on "
+                    f"{counts.shape[0]} samples")
     results = run_fits(plans, counts, params=params, gene_names=gene_names)
+    progress.report(0.5, "models fitted; writing contrasts and running GSEA")
 
     gene_sets, gs_notes = load_gene_sets(params.gene_sets) if params.gsea or params.ora else ({}, [])
     summary: dict[str, Any] = {
@@ -609,8 +614,9 @@ def run_de(
     if inter:
         summary["interaction"] = inter
     design_rows = []
-    for r in results:
+    for i, r in enumerate(results, start=1):
         c, sel = r.contrast, r.selection
+        progress.report(0.5 + 0.5 * (i - 1) / max(len(results), 1), f"contrast {c.id}: tables, plots, GSEA")
         summary["warnings"].extend(r.notes)
         dropped = list(sel.dropped) + (inter.get("patients_without_status", []) if c.interaction else [])
         summary["patients_dropped"][c.id] = dropped

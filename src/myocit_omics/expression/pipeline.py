@@ -32,6 +32,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from myocit_omics import progress
 from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError
 from myocit_omics.expression import plots
@@ -297,6 +298,7 @@ def run_expression(
     warnings: list[str] = []
 
     # 1. QC and the exclusion rule.
+    progress.report(0.0, "QC: library size, detected genes, PCA, sex check, swaps")
     rule = QcRule.from_config(config.expression.get("qc"))
     # a visit is expected of every patient once any sample of it is present (a visit nobody has
     # yet, or one left out of this analysis, is not reported as missing for each patient)
@@ -315,6 +317,7 @@ def run_expression(
         )
 
     # 2. Frozen reference: size factors, gene universe, VST trend, ssGSEA span.
+    progress.report(0.3, "normalisation against the frozen reference, VST and log-CPM")
     ref, created = load_or_create_reference(
         home, counts[passed], obs[passed], gene_ids, gene_names, config=config, file=str(adata_path)
     )
@@ -350,6 +353,7 @@ def run_expression(
     adata.var["gene_name"] = gene_names
 
     # 3. IFN scores against the frozen score reference (all samples; qc_pass says which to use).
+    progress.report(0.55, "IFN scores: every gene set by every method")
     score_ref, upos = _score_reference(ref)
     log_norm = normalised_log(kept, sf)[:, upos]
     sets = _gene_sets(config, home)
@@ -401,6 +405,7 @@ def run_expression(
     adata.uns["qc_rule"] = rule.describe()
 
     # 5. Write tables, figures and the AnnData.
+    progress.report(0.85, "writing tables, figures and the AnnData")
     paths: dict[str, str] = {}
     qc_out = qc.table[QC_COLUMNS + [c for c in qc.table.columns if c not in QC_COLUMNS]]
     paths["qc_samples"] = str(write_tsv(qc_out, tree.table("qc_samples")))
