@@ -159,8 +159,9 @@ def simulate_clinical(cohort: Cohort, seed: int) -> ClinicalStudy:
                 raise RuntimeError(msg)
             own = rng_for(seed, f"clinical/{pid}/{attempt}")
             w0, best = levels[pid]
+            patient_visits = _steered(visits[visits.patient_id == pid], str(classes[pid]), attempt)
             redrawn = pd.DataFrame(
-                _patient_rows(visits[visits.patient_id == pid], w0, best, own), columns=list(CORE_SET_COLUMNS)
+                _patient_rows(patient_visits, w0, best, own), columns=list(CORE_SET_COLUMNS)
             )
             mine = core.index[core.patient_id == pid]
             redrawn.index = mine
@@ -172,6 +173,32 @@ def simulate_clinical(cohort: Cohort, seed: int) -> ClinicalStudy:
         if attempt:
             redraws[pid] = attempt
     return ClinicalStudy(core_set=core, missing=missing_df, redraws=redraws)
+
+
+#: After this many failed redraws, a patient's follow-up activity is steered towards its class.
+STEER_EVERY = 20
+#: Each steering step keeps this share of the distance (to no change for "non", to zero for "complete").
+STEER_KEEP = 0.8
+
+
+def _steered(patient_visits: pd.DataFrame, response_class: str, attempt: int) -> pd.DataFrame:
+    """Return the visits with the follow-up activity steered towards the class after many redraws.
+
+    With some seeds a non-responder's planted activity falls far enough that measurement noise
+    alone almost never keeps its W24 TIS below 30 (or a complete responder's never reaches 70 with
+    inactive disease). Every :data:`STEER_EVERY` failed redraws, the non-responder keeps
+    :data:`STEER_KEEP` of its fall in activity (a complete responder: of its remaining activity),
+    so the redraws converge. Fewer redraws than that leave the activity untouched.
+    """
+    steps = attempt // STEER_EVERY
+    if not steps or response_class not in ("non", "complete"):
+        return patient_visits
+    out = patient_visits.copy()
+    follow = out["visit"] != "W0"
+    keep = STEER_KEEP**steps
+    act = out.loc[follow, "activity"].astype(float)
+    out.loc[follow, "activity"] = 1.0 - (1.0 - act) * keep if response_class == "non" else act * keep
+    return out
 
 
 def _patient_rows(
