@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from myocit_omics.errors import AnalysisError
 from myocit_omics.synthetic.cohort import Cohort, rng_for
 
 #: Enzyme upper limits of normal written into study.yaml (U/L; paediatric, plausible).
@@ -156,7 +157,7 @@ def simulate_clinical(cohort: Cohort, seed: int) -> ClinicalStudy:
                     f"the clinical core set of {pid} does not agree with its planted response class "
                     f"{classes[pid]!r} after {MAX_REDRAWS} redraws (seed {seed})"
                 )
-                raise RuntimeError(msg)
+                raise AnalysisError(msg)
             own = rng_for(seed, f"clinical/{pid}/{attempt}")
             w0, best = levels[pid]
             patient_visits = _steered(visits[visits.patient_id == pid], str(classes[pid]), attempt)
