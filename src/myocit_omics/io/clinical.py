@@ -10,22 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from myocit_omics.config import StudyConfig
-from myocit_omics.errors import ValidationFailed
-from myocit_omics.io.tables import read_table
-from myocit_omics.validate.identifiers import check_identifiers
-from myocit_omics.validate.schemas import CORE_SET, PATIENTS, Col, check_rows
-
-
-def _read(
-    path: str | Path, schema: list[Col], *, config: StudyConfig | None, name: str | None
-) -> pd.DataFrame:
-    label = name or Path(path).name
-    table = read_table(path, name=label)
-    typed, problems = check_rows(table, schema, file=label, config=config)
-    problems += check_identifiers(table, file=label)
-    if problems:
-        raise ValidationFailed(problems, context=label)
-    return typed
+from myocit_omics.io.checked import read_checked
+from myocit_omics.validate.schemas import CORE_SET, PATIENTS
 
 
 def read_patients(
@@ -47,7 +33,7 @@ def read_patients(
     pandas.DataFrame
         Canonical columns, numbers as floats.
     """
-    return _read(path, PATIENTS, config=config, name=name)
+    return read_checked(path, PATIENTS, config=config, name=name)
 
 
 def read_core_set(
@@ -69,4 +55,4 @@ def read_core_set(
     pandas.DataFrame
         Canonical columns, scores as floats (NaN = not measured).
     """
-    return _read(path, CORE_SET, config=config, name=name)
+    return read_checked(path, CORE_SET, config=config, name=name)

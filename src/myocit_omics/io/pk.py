@@ -11,10 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from myocit_omics.config import StudyConfig
-from myocit_omics.errors import ValidationFailed
-from myocit_omics.io.tables import read_table
-from myocit_omics.validate.identifiers import check_identifiers
-from myocit_omics.validate.schemas import PK, check_rows
+from myocit_omics.io.checked import read_checked
+from myocit_omics.validate.schemas import PK
 
 
 def read_pk(path: str | Path, *, config: StudyConfig | None = None, name: str | None = None) -> pd.DataFrame:
@@ -34,10 +32,4 @@ def read_pk(path: str | Path, *, config: StudyConfig | None = None, name: str | 
     pandas.DataFrame
         Canonical columns; ``concentration_ng_ml`` holds floats or ``"BLQ"``.
     """
-    label = name or Path(path).name
-    table = read_table(path, name=label)
-    typed, problems = check_rows(table, PK, file=label, config=config)
-    problems += check_identifiers(table, file=label)
-    if problems:
-        raise ValidationFailed(problems, context=label)
-    return typed
+    return read_checked(path, PK, config=config, name=name)
