@@ -312,6 +312,13 @@ def check_rows(
     return typed, out.finish()
 
 
+def _cell(file: str, row: int, col: Col, text: str, message: str, *, rule: str, expected: str | None,
+          fix: str | None = None) -> Problem:
+    """Return a problem with one cell of a row-schema column."""
+    return Problem(file=file, row=row, column=col.name, value=text, message=message, rule=rule,
+                   expected=expected, fix=fix)
+
+
 def _check_column(
     values: pd.Series, col: Col, *, file: str, config: StudyConfig, out: _Problems, role: pd.Series | None
 ) -> pd.Series:
@@ -326,18 +333,13 @@ def _check_column(
                 and str(role.get(row, "")).strip() == "healthy_control"
             )
             if not col.allow_empty and not control_visit:
-                out.add(
-                    Problem(
-                        file=file,
-                        row=int(row),
-                        column=col.name,
-                        value=text,
-                        message="empty cell in a required column",
-                        rule=f"required.{col.name}",
-                        expected=col.expected(),
-                        fix="fill in the value",
-                    )
-                )
+                out.add(_cell(
+                    file, int(row), col, text,
+                    "empty cell in a required column",
+                    rule=f"required.{col.name}",
+                    expected=col.expected(),
+                    fix="fill in the value",
+                ))
             result.append(math.nan if numeric else "")
             continue
         if numeric:
@@ -345,81 +347,56 @@ def _check_column(
         elif col.kind == "choice":
             if text not in col.choices:
                 match = [c for c in col.choices if c.lower() == text.lower()]
-                out.add(
-                    Problem(
-                        file=file,
-                        row=int(row),
-                        column=col.name,
-                        value=text,
-                        message="value not allowed",
-                        rule=f"vocab.{col.name}",
-                        expected=col.expected(),
-                        fix=f"write {match[0]!r}" if match else "use one of the listed values",
-                    )
-                )
+                out.add(_cell(
+                    file, int(row), col, text,
+                    "value not allowed",
+                    rule=f"vocab.{col.name}",
+                    expected=col.expected(),
+                    fix=f"write {match[0]!r}" if match else "use one of the listed values",
+                ))
             result.append(text)
         elif col.kind == "patient":
             is_control = role is not None and str(role.get(row, "")).strip() == "healthy_control"
             if is_control:
                 if not SAMPLE_ID.match(text):
-                    out.add(
-                        Problem(
-                            file=file,
-                            row=int(row),
-                            column=col.name,
-                            value=text,
-                            message="control id has characters that are not allowed",
-                            rule="pattern.patient_id",
-                            expected="letters, digits, '.', '_' or '-'",
-                        )
-                    )
+                    out.add(_cell(
+                        file, int(row), col, text,
+                        "control id has characters that are not allowed",
+                        rule="pattern.patient_id",
+                        expected="letters, digits, '.', '_' or '-'",
+                    ))
             elif not config.is_valid_patient(text):
                 listed = (
                     f" and listed in study.yaml ({len(config.patients)} patients)" if config.patients else ""
                 )
-                out.add(
-                    Problem(
-                        file=file,
-                        row=int(row),
-                        column=col.name,
-                        value=text,
-                        message="unknown patient id",
-                        rule="vocab.patient_id",
-                        expected=f"an id matching {config.patient_id_pattern}{listed}",
-                        fix="use the pseudonymous trial id (e.g. MYO-01), never a name",
-                    )
-                )
+                out.add(_cell(
+                    file, int(row), col, text,
+                    "unknown patient id",
+                    rule="vocab.patient_id",
+                    expected=f"an id matching {config.patient_id_pattern}{listed}",
+                    fix="use the pseudonymous trial id (e.g. MYO-01), never a name",
+                ))
             result.append(text)
         elif col.kind == "visit":
             is_control = role is not None and str(role.get(row, "")).strip() == "healthy_control"
             if not config.is_valid_visit(text) and not is_control:
-                out.add(
-                    Problem(
-                        file=file,
-                        row=int(row),
-                        column=col.name,
-                        value=text,
-                        message="unknown visit",
-                        rule="vocab.visit",
-                        expected="one of " + ", ".join(config.visits) + " or UNS-<n>",
-                        fix=_FIX["vocab.visit"],
-                    )
-                )
+                out.add(_cell(
+                    file, int(row), col, text,
+                    "unknown visit",
+                    rule="vocab.visit",
+                    expected="one of " + ", ".join(config.visits) + " or UNS-<n>",
+                    fix=_FIX["vocab.visit"],
+                ))
             result.append(text)
         elif col.kind == "sample_id":
             if not SAMPLE_ID.match(text):
-                out.add(
-                    Problem(
-                        file=file,
-                        row=int(row),
-                        column=col.name,
-                        value=text,
-                        message="sample id has characters that are not allowed",
-                        rule="pattern.sample_id",
-                        expected=col.expected(),
-                        fix="remove spaces and special characters",
-                    )
-                )
+                out.add(_cell(
+                    file, int(row), col, text,
+                    "sample id has characters that are not allowed",
+                    rule="pattern.sample_id",
+                    expected=col.expected(),
+                    fix="remove spaces and special characters",
+                ))
             result.append(text)
         else:
             result.append(text)
@@ -434,43 +411,28 @@ def _check_number(text: str, col: Col, *, file: str, row: int, out: _Problems) -
     x = parse_number(text)
     if x is None:
         comma = re.match(r"^[+-]?\d+,\d+$", text)
-        out.add(
-            Problem(
-                file=file,
-                row=row,
-                column=col.name,
-                value=text,
-                message="not a number",
-                rule="type.number",
-                expected=col.expected(),
-                fix="use a decimal point (3.5), not a decimal comma" if comma else _FIX["type.number"],
-            )
-        )
+        out.add(_cell(
+            file, row, col, text,
+            "not a number",
+            rule="type.number",
+            expected=col.expected(),
+            fix="use a decimal point (3.5), not a decimal comma" if comma else _FIX["type.number"],
+        ))
         return math.nan
     if col.kind == "integer" and not float(x).is_integer():
-        out.add(
-            Problem(
-                file=file,
-                row=row,
-                column=col.name,
-                value=text,
-                message="not a whole number",
-                rule="type.integer",
-                expected=col.expected(),
-                fix=_FIX["type.integer"],
-            )
-        )
+        out.add(_cell(
+            file, row, col, text,
+            "not a whole number",
+            rule="type.integer",
+            expected=col.expected(),
+            fix=_FIX["type.integer"],
+        ))
     if (col.lo is not None and x < col.lo) or (col.hi is not None and x > col.hi):
-        out.add(
-            Problem(
-                file=file,
-                row=row,
-                column=col.name,
-                value=text,
-                message=f"{col.name} outside its range",
-                rule=f"range.{col.name}",
-                expected=col.expected(),
-                fix="check the value in the eCRF",
-            )
-        )
+        out.add(_cell(
+            file, row, col, text,
+            f"{col.name} outside its range",
+            rule=f"range.{col.name}",
+            expected=col.expected(),
+            fix="check the value in the eCRF",
+        ))
     return x
