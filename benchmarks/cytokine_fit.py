@@ -26,7 +26,7 @@ import numpy as np
 
 from myocit_omics.cytokines.pipeline import CytokineParams, process_exports
 from myocit_omics.cytokines.simulate import write_xponent_plate
-from myocit_omics.io.cytokine_exports import read_export
+from myocit_omics.io.cytokine import read_export
 
 
 def _time(fn, repeat: int) -> tuple[float, object]:

@@ -13,7 +13,7 @@ import yaml
 
 from myocit_omics.config import load_study_config
 from myocit_omics.cytokines.pipeline import params_from_config, run_cytokines
-from myocit_omics.io.cytokine_exports import read_export
+from myocit_omics.io.cytokine import read_export
 from myocit_omics.results import ResultsTree
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"

@@ -11,7 +11,7 @@ import pytest
 
 from myocit_omics.cytokines.pipeline import CytokineParams, process_exports
 from myocit_omics.errors import InputError, ValidationFailed
-from myocit_omics.io.cytokine_exports import read_export, read_plate_map
+from myocit_omics.io.cytokine import read_export, read_plate_map
 
 
 def _lines(path):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from myocit_omics.io.cytokine_exports import VALUE_COLUMNS, detect_platform, read_export
+from myocit_omics.io.cytokine import VALUE_COLUMNS, detect_platform, read_export
 
 FIXTURES = {
     "allotropy_luminex_xPONENT_example02.csv": ("xponent", "xponent-csv"),
@@ -22,6 +22,7 @@ FIXTURES = {
     "olinkanalyze_npx_data_v3.zip": ("olink", "olink-explore-zip"),
     "olinkanalyze_npx_data_ext_v1.zip": ("olink", "olink-explore-zip"),
     "olinkanalyze_npx_data1.xlsx": ("olink", "olink-target96-wide"),
+    "allotropy_bio-rad_bio-plex_manager_example_01.xml": ("bioplex", "bioplex-xml"),
 }
 
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from myocit_omics.cytokines.pipeline import CytokineParams, process_exports
-from myocit_omics.io.cytokine_exports import parse_export_date, read_export, read_plate_map
+from myocit_omics.io.cytokine import read_export, read_plate_map
+from myocit_omics.io.cytokine.common import parse_export_date
 
 
 def test_semicolon_export_with_decimal_commas_reads_the_same_values(plate, tmp_path):

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plate-map", type=Path, default=None, help="plate_map.csv linking wells to samples")
     p.add_argument(
         "--platform",
-        choices=["xponent", "msd", "olink", "generic"],
+        choices=["xponent", "msd", "bioplex", "olink", "generic"],
         default=None,
         help="instrument platform (detected from the file when omitted)",
     )
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the exports, process them, write the outputs; print a summary."""
     from myocit_omics.cytokines.pipeline import params_from_config, process_exports, write_outputs
-    from myocit_omics.io.cytokine_exports import read_export, read_plate_map
+    from myocit_omics.io.cytokine import read_export, read_plate_map
     from myocit_omics.results import ResultsTree
 
     section = {k: v for k, v in (("substitution", args.substitution), ("model", args.model)) if v}

@@ -51,7 +51,7 @@ from myocit_omics.cytokines.censoring import FLAG_CODES, SUBSTITUTIONS, flag_val
 from myocit_omics.cytokines.curves import CurveFit, back_calculate, fit_standard_curve
 from myocit_omics.cytokines.qc import qc_table
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.cytokine_exports import CytokineExport, read_export, read_plate_map
+from myocit_omics.io.cytokine import CytokineExport, read_export, read_plate_map
 from myocit_omics.results import ResultsTree, write_h5ad, write_json, write_tsv
 
 #: Columns of the three contract tables (docs/contracts.md section 5).

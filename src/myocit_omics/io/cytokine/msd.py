@@ -32,8 +32,10 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.cytokine_exports import (
+from myocit_omics.io.cytokine.common import (
     CytokineExport,
+    FileHead,
+    Reader,
     finish_values,
     infer_role,
     is_missing_text,
@@ -293,3 +295,20 @@ def _parse(path: Path, rows: list[list[str]], fmt: str) -> CytokineExport:
         blocks={"table": rows},
         problems=[],
     )
+
+
+def _detect(head: FileHead) -> bool:
+    if head.suffix in (".xlsx", ".xlsm"):
+        return any(c.startswith("Plate_") for c in head.cells) or "Workbench data" in head.cells
+    return head.first.startswith("Plate_") or bool(
+        re.search(r"^Sample,Assay,Well", "\n".join(head.lines[:30]), re.M)
+    )
+
+
+#: Registry entry (:mod:`myocit_omics.io.cytokine.registry`).
+READER = Reader(
+    platform="msd",
+    layouts="an MSD Discovery Workbench export ('Plate_<barcode>', or a sheet 'Workbench data')",
+    detect=_detect,
+    read=read_msd,
+)

@@ -35,8 +35,10 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.cytokine_exports import (
+from myocit_omics.io.cytokine.common import (
     CytokineExport,
+    FileHead,
+    Reader,
     finish_values,
     infer_role,
     is_missing_text,
@@ -955,3 +957,20 @@ def _float_or_nan(text: Any) -> float:
         return float(str(text).strip())
     except ValueError:
         return float("nan")
+
+
+def _detect(head: FileHead) -> bool:
+    first = head.first
+    if re.match(r'^"?Program"?[,;]"?xPONENT', first) or "DataType:" in "\n".join(head.lines[:30]):
+        return True
+    return "WELL LOCATION" in first and "INSTRUMENT TYPE" in first
+
+
+#: Registry entry (:mod:`myocit_omics.io.cytokine.registry`).
+READER = Reader(
+    platform="xponent",
+    layouts="an xPONENT CSV ('Program,xPONENT' first line) or an INTELLIFLEX flat CSV",
+    detect=_detect,
+    read=read_xponent,
+    aliases=("luminex", "intelliflex"),
+)

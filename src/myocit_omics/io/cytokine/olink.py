@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.cytokine_exports import (
+from myocit_omics.io.cytokine.common import (
     CytokineExport,
+    FileHead,
+    Reader,
     finish_values,
     is_missing_text,
     normalise_well,
@@ -350,3 +352,21 @@ def _read_target_wide(path: Path) -> CytokineExport:
         blocks={name: [list(r) for r in rows]},
         problems=[],
     )
+
+
+def _detect(head: FileHead) -> bool:
+    if head.suffix == ".zip":
+        return True
+    if head.suffix in (".xlsx", ".xlsm"):
+        cells = set(head.cells)
+        return bool({"NPX Data", "OlinkID"} & cells) or any("Quantified" in c for c in cells)
+    return "OlinkID" in head.first and "NPX" in head.first
+
+
+#: Registry entry (:mod:`myocit_omics.io.cytokine.registry`).
+READER = Reader(
+    platform="olink",
+    layouts="an Olink NPX file (OlinkID, NPX columns; delivery zip; Target 96 'NPX Data' workbook)",
+    detect=_detect,
+    read=read_olink,
+)

@@ -44,8 +44,10 @@ from typing import Any
 import pandas as pd
 
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.cytokine_exports import (
+from myocit_omics.io.cytokine.common import (
     CytokineExport,
+    FileHead,
+    Reader,
     finish_values,
     is_missing_text,
     normalise_well,
@@ -263,3 +265,18 @@ def read_generic_long(path: str | Path) -> CytokineExport:
         blocks={"table": [list(df.columns), *df.values.tolist()]},
         problems=[],
     )
+
+
+def _detect(head: FileHead) -> bool:
+    low = head.first.lower().replace(";", ",").replace("\t", ",")
+    return {"sample_id", "analyte", "value"} <= {c.strip().strip('"') for c in low.split(",")}
+
+
+#: Registry entry (:mod:`myocit_omics.io.cytokine.registry`).
+READER = Reader(
+    platform="generic",
+    layouts="the generic long CSV (sample_id, analyte, value, ...)",
+    detect=_detect,
+    read=read_generic_long,
+    aliases=("simoa",),
+)
