@@ -83,22 +83,53 @@ def test_non_numeric_cell_names_block_well_and_value(plate, tmp_path):
     assert prob.row == i + 6
 
 
-def test_lost_decimal_point_in_expected_concentration_flags_the_analyte(plate):
+def test_lost_decimal_point_in_expected_concentration_is_repaired_and_named(plate, tmp_path):
     # Standard5 of a 1:4 series from 10000 is 39.0625; a comma-decimal re-save wrote 390625
+    clean_path, _ = plate("clean.csv", n_analytes=2, n_wells=40)
     path, _ = plate(n_analytes=2, n_wells=40, expected_override={5: "390625"})
     exp = read_export(path)
-    probs = [p for p in exp.problems if p.rule == "xponent.standards_series"]
+    assert (exp.values.loc[exp.values["sample"] == "Standard5", "expected_conc"] == 390625).all()
+    res = process_exports([(exp, None, "t")], CytokineParams())
+    ref = process_exports([(read_export(clean_path), None, "t")], CytokineParams())
+    # default 'repair': the slip is restored, the curve fitted, the values as on the clean plate
+    assert not res.long["flag"].isin(["fit_failed"]).any()
+    np.testing.assert_allclose(res.long["value"], ref.long["value"], rtol=1e-9)
+    probs = [p for p in res.problems if p.rule == "cytokine.standards_series"]
     assert {p.extra["analyte"] for p in probs} == {"AN01", "AN02"}
     msg = probs[0].describe()
-    assert "Standard5" in msg and "390625" in msg
-    wells = exp.values.loc[exp.values["sample"] == "Standard5", "well"].unique()
-    assert all(w in msg for w in wells)
-    # the pipeline does not fit it and does not use its values silently
-    res = process_exports([(exp, None, "t")], CytokineParams())
+    assert "Standard5" in msg and "390625" in msg and "39.0625" in msg
+    assert res.qc["flag"].str.contains(r"standard_repaired\(Standard5\)").all()
+    s5 = res.standards[res.standards["standard"] == "Standard5"]
+    assert list(s5["series"]) == ["repaired", "repaired"]
+    assert (s5["expected"] == 39.0625).all() and (s5["expected_exported"] == 390625).all()
+    assert (
+        res.long["curve_note"].str.contains("standard_repaired(Standard5:390625->39.0625)", regex=False).all()
+    )
+    assert {r["status"] for r in res.series} == {"repaired"}
+
+    # 'exclude': left out of the fit, named, the curve still fitted
+    exc = process_exports([(exp, None, "t")], CytokineParams(standards_series="exclude"))
+    assert not exc.long["flag"].isin(["fit_failed"]).any()
+    assert exc.qc["flag"].str.contains(r"standard_excluded\(Standard5\)").all()
+    s5 = exc.standards[exc.standards["standard"] == "Standard5"]
+    assert list(s5["series"]) == ["excluded", "excluded"] and not s5["ok"].any()
+    assert len(exc.fits["SIM_PLATE_1", "AN01"].standards) == 7
+
+    # 'refuse': the former behaviour; the instrument's numbers stay visible
+    ref_mode = process_exports([(exp, None, "t")], CytokineParams(standards_series="refuse"))
+    assert (ref_mode.long["flag"] == "fit_failed").all()
+    assert ref_mode.long["value"].isna().all()
+    assert ref_mode.long["instrument_value"].notna().any()
+    assert ref_mode.qc["flag"].str.contains("standards_invalid").all()
+
+
+def test_several_breaks_refuse_the_curve_with_the_reason(plate):
+    path, _ = plate(n_analytes=1, n_wells=40, expected_override={3: "6250", 6: "97.65"})
+    res = process_exports([(read_export(path), None, "t")], CytokineParams())
     assert (res.long["flag"] == "fit_failed").all()
-    assert res.long["value"].isna().all()
-    assert res.long["instrument_value"].notna().any()  # the instrument's numbers stay visible
     assert res.qc["flag"].str.contains("standards_invalid").all()
+    prob = next(p for p in res.problems if p.rule == "cytokine.standards_series")
+    assert "2 standards break" in prob.message and "Standard3" in prob.message and "Standard6" in prob.message
 
 
 def test_missing_standards_are_flagged(plate, tmp_path):
@@ -114,7 +145,9 @@ def test_missing_standards_are_flagged(plate, tmp_path):
     prob = next(p for p in exp.problems if p.rule == "xponent.missing_standards")
     assert "Standard Expected Concentration" in prob.describe()
     res = process_exports([(exp, None, "t")], CytokineParams())
-    assert (res.long["flag"] == "fit_failed").all()
+    # the instrument's Result is there: its concentrations are used, no curve of ours, no fit_failed
+    assert not (res.long["flag"] == "fit_failed").any()
+    assert set(res.qc["model"]) == {"instrument"}
 
     # a standard level listed in the block but with no well on the plate
     body = [ln for ln in _lines(path) if ln.split('","')[1:2] != ["Standard8"]]

@@ -20,14 +20,19 @@ this order:
     the instrument marked the value extrapolated and no curve of ours overrides it.
 ``ok``
     inside the quantifiable range.
+``no_standard_curve``
+    the plate has no standard concentrations for the analyte (serology-style MFI plates, or
+    standards exported without expected values) and the instrument gave no concentration:
+    the value is the signal (MFI), kept for analysis relative to the plate's controls; one
+    warning per plate says so.
 
 Olink NPX below LOD is flagged ``below_lloq`` but its NPX is kept (as OlinkAnalyze does).
 
 Substitution rules (parameter ``substitution``, written into every output):
 ``lloq_half`` (below -> LLOQ/2, above -> ULOQ), ``lloq_sqrt2`` (below -> LLOQ/sqrt 2, above ->
 ULOQ), ``censored`` (below/above/instrument_oor -> NaN, kept as censored for
-censoring-aware statistics). ``missing``/``fit_failed`` are always NaN; ``extrapolated`` and
-``ok`` keep their number.
+censoring-aware statistics). ``missing``/``fit_failed`` are always NaN; ``extrapolated``,
+``no_standard_curve`` and ``ok`` keep their number.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ FLAGS: tuple[str, ...] = (
     "instrument_oor",
     "missing",
     "fit_failed",
+    "no_standard_curve",
 )
 #: Integer codes used in the AnnData ``flags`` layer (``uns["flag_codes"]``).
 FLAG_CODES: dict[str, int] = {f: i for i, f in enumerate(FLAGS)}
@@ -62,7 +68,8 @@ def flag_values(df: pd.DataFrame) -> pd.Series:
     df
         Columns ``value`` (our number, NaN if none), ``side`` (-1/0/+1 beyond the curve; 0 when
         no curve), ``lloq``, ``uloq`` (in sample concentration; NaN when unknown),
-        ``instrument_flag``, ``curve`` (``fitted``, ``failed`` or ``none``), ``scale``.
+        ``instrument_flag``, ``curve`` (``fitted``, ``failed``, ``mfi`` (the value is the signal:
+        no standard curve) or ``none``), ``scale``.
 
     Returns
     -------
@@ -78,6 +85,9 @@ def flag_values(df: pd.DataFrame) -> pd.Series:
         finite = value is not None and not (isinstance(value, float) and math.isnan(value))
         if curve == "failed":
             out.append("fit_failed")
+            continue
+        if curve == "mfi":
+            out.append("no_standard_curve" if finite else "missing")
             continue
         if curve == "fitted":
             if side < 0:

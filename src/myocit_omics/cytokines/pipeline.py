@@ -14,6 +14,11 @@ standard_max_cv_pct        null          optional precision rule: a standard lev
                                          quantifiable only if its replicate %CV is <= this
                                          too (e.g. 20); null = recovery alone
 model                      auto          ``4pl``, ``5pl`` or ``auto`` (AICc)
+standards_series           repair        a standard that breaks the constant dilution series:
+                                         ``repair`` (restore a power-of-ten slip the series
+                                         pins exactly, else leave it out of the fit),
+                                         ``exclude`` (leave it out), ``refuse`` (no curve);
+                                         see :mod:`myocit_omics.cytokines.standards`
 instrument_tolerance_pct   20            our vs the instrument's concentration: larger
                                          relative differences are flagged
 min_bridge_pairs           3             bridge samples with ok values needed to bridge
@@ -50,11 +55,14 @@ from myocit_omics.cytokines.bridging import bridge_plates
 from myocit_omics.cytokines.censoring import FLAG_CODES, SUBSTITUTIONS, flag_values, substitute
 from myocit_omics.cytokines.curves import CurveFit, back_calculate, fit_standard_curve
 from myocit_omics.cytokines.qc import qc_table
+from myocit_omics.cytokines.standards import SERIES_MODES, judge_series
 from myocit_omics.errors import InputError, Problem, ValidationFailed
 from myocit_omics.io.cytokine import CytokineExport, read_export, read_plate_map
 from myocit_omics.results import ResultsTree, write_h5ad, write_json, write_tsv
 
-#: Columns of the three contract tables (docs/contracts.md section 5).
+#: Columns of the contract tables (docs/contracts.md section 5). ``curve_note`` says what the
+#: standard-series check did to the curve the value comes from (``standard_repaired(...)``,
+#: ``standard_excluded(...)``, ``standards_invalid``; empty when nothing).
 LONG_COLUMNS = (
     "sample_id",
     "patient_id",
@@ -69,6 +77,7 @@ LONG_COLUMNS = (
     "instrument_value",
     "cv_pct",
     "bead_count",
+    "curve_note",
 )
 BY_VISIT_COLUMNS = ("patient_id", "visit", "analyte", "value", "log2_value", "flag", "unit", "substitution")
 
@@ -81,6 +90,7 @@ class CytokineParams:
     recovery_range: tuple[float, float] = (70.0, 130.0)
     standard_max_cv_pct: float | None = None
     model: str = "auto"
+    standards_series: str = "repair"
     instrument_tolerance_pct: float = 20.0
     min_bridge_pairs: int = 3
     bridge_reference: str | None = None
@@ -136,6 +146,11 @@ def params_from_config(section: dict[str, Any] | None, *, file: str = "study.yam
                 bad(key, value, "4pl, 5pl or auto")
             else:
                 p.model = value
+        elif key == "standards_series":
+            if value not in SERIES_MODES:
+                bad(key, value, f"one of {', '.join(SERIES_MODES)}")
+            else:
+                p.standards_series = value
         elif key == "recovery_range":
             try:
                 lo, hi = (float(v) for v in value)
@@ -202,6 +217,7 @@ class CytokineResult:
     work: pd.DataFrame
     problems: list[Problem]
     params: CytokineParams
+    series: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- per export
@@ -323,17 +339,6 @@ def link_plate_map(
     return df
 
 
-def _failed_analytes(export: CytokineExport) -> dict[str, str]:
-    """Analytes whose standards the reader already found broken -> reason."""
-    out: dict[str, str] = {}
-    for p in export.problems:
-        if p.rule == "xponent.standards_series":
-            out[str(p.extra.get("analyte"))] = p.message
-        elif p.rule == "xponent.missing_standards":
-            out.setdefault("*", p.message)
-    return out
-
-
 def process_export(
     export: CytokineExport,
     plate_map: pd.DataFrame | None,
@@ -378,18 +383,11 @@ def process_export(
                 rule="cytokine.unknown_analyte",
                 expected=f"one of the configured analytes: {', '.join(params.analytes)}",
             )
-    failed = _failed_analytes(export)
     fits: dict[tuple[str, str], CurveFit] = {}
     qc_rows: list[dict[str, Any]] = []
+    df["curve_note"] = ""
     has_std = (df["role"] == "standard") & df["expected_conc"].notna() & np.isfinite(df["signal"])
     with_std = set(zip(df.loc[has_std, "plate_id"], df.loc[has_std, "analyte"], strict=True))
-    std_any = set(
-        zip(
-            df.loc[df["role"] == "standard", "plate_id"],
-            df.loc[df["role"] == "standard", "analyte"],
-            strict=True,
-        )
-    )
     r2_of = (
         dict(zip(export.analytes["analyte"], export.analytes["r2"], strict=True))
         if "r2" in export.analytes.columns
@@ -401,38 +399,77 @@ def process_export(
     use_signal = (export.scale == "mfi") & ~any_inst
     df["value"] = np.where(use_signal, df["signal"], df["instrument_value"])
     df.loc[use_signal, "unit"] = "MFI"
+    df.loc[use_signal, "curve"] = "mfi"
+    no_curve_plates: dict[str, list[str]] = {}
     for (plate, analyte), idx in df.groupby(["plate_id", "analyte"], sort=False).groups.items():
         flags: list[str] = []
         fit: CurveFit | None = None
-        needs_curve = (
-            (plate, analyte) in with_std
-            or analyte in failed
-            or ("*" in failed and (plate, analyte) in std_any)
-        )
-        if not needs_curve:
-            qc_rows.append(
-                _qc_row(plate, analyte, None, flags, model="npx" if export.scale == "npx" else "instrument")
-            )
+        if (plate, analyte) not in with_std:
+            model = "npx" if export.scale == "npx" else "instrument"
+            if bool(use_signal.loc[idx].all()):
+                model = "none"
+                flags.append("no_standard_curve")
+                no_curve_plates.setdefault(plate, []).append(analyte)
+            qc_rows.append(_qc_row(plate, analyte, None, flags, model=model))
             qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
             continue
         g = df.loc[idx]
-        std = g[has_std.loc[idx]]
         df.loc[idx, "value"] = np.nan
         df.loc[idx, "unit"] = export.values.loc[idx, "unit"]
-        reason = failed.get(analyte) or (failed.get("*") if std.empty else None)
-        if reason:
+        df.loc[idx, "curve"] = "none"
+        std = g[has_std.loc[idx]]
+        series = list(dict.fromkeys(zip(std["sample"], std["expected_conc"], strict=True)))
+        verdict = judge_series(series, mode=params.standards_series)
+        note = verdict.note()
+        df.loc[idx, "curve_note"] = note
+        series_rec = {
+            "plate_id": plate,
+            "analyte": analyte,
+            "status": verdict.status,
+            "repaired": {k: list(v) for k, v in verdict.repaired.items()},
+            "excluded": dict(verdict.excluded),
+            "reason": verdict.reason,
+        }
+        if verdict.status != "clean":
+            problems.append(
+                Problem(
+                    file=str(export.path),
+                    severity="warning",
+                    rule="cytokine.standards_series",
+                    column=str(analyte),
+                    value=", ".join([*verdict.repaired, *verdict.excluded]) or plate,
+                    message=f"plate {plate}, analyte {analyte}: {verdict.reason}"
+                    + ("; the curve of this analyte is not fitted" if verdict.status == "refused" else ""),
+                    expected="a constant-ratio dilution series (check for a lost decimal point after a "
+                    "spreadsheet re-save)",
+                    extra={"analyte": analyte, "plate": plate, "status": verdict.status},
+                )
+            )
+        if verdict.status == "refused":
             df.loc[idx, "curve"] = "failed"
             flags.append("standards_invalid")
             qc_rows.append(_qc_row(plate, analyte, None, flags, model="none"))
+            qc_rows[-1]["_series"] = series_rec
             continue
+        used_conc = np.array(
+            [verdict.expected_of(s, v) for s, v in zip(std["sample"], std["expected_conc"], strict=True)]
+        )
+        flags += [f"standard_repaired({s})" for s in verdict.repaired]
+        flags += [f"standard_excluded({s})" for s in verdict.excluded]
         fit = fit_standard_curve(
-            std["expected_conc"].to_numpy(),
+            used_conc,
             std["signal"].to_numpy(),
             model=params.model,
             recovery_range=params.recovery_range,
             max_cv_pct=params.standard_max_cv_pct,
         )
         fits[(plate, analyte)] = fit
+        series_rec["names"] = {
+            float(c): str(n) for n, c in zip(std["sample"], used_conc, strict=True) if np.isfinite(c)
+        }
+        series_rec["excluded_wells"] = {
+            s: std.loc[std["sample"] == s, "signal"].to_numpy().tolist() for s in verdict.excluded
+        }
         if not fit.ok:
             df.loc[idx, "curve"] = "failed"
             flags.append("fit_failed")
@@ -467,6 +504,22 @@ def process_export(
                     flags.append(f"control_out_of_recovery({n_bad})")
         qc_rows.append(_qc_row(plate, analyte, fit, flags, model=fit.model))
         qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
+        qc_rows[-1]["_series"] = series_rec
+    for plate, names in no_curve_plates.items():
+        problems.append(
+            Problem(
+                file=str(export.path),
+                severity="warning",
+                rule="cytokine.no_standard_curve",
+                value=plate,
+                column=", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
+                message=f"plate {plate}: no standard concentrations for {len(names)} analyte(s) and no "
+                "instrument concentrations: the values are the MFI (flag no_standard_curve), usable "
+                "relative to the plate's controls and blanks, not as concentrations",
+                expected="standards with expected concentrations (xPONENT 'Standard Expected "
+                "Concentration', Bio-Plex ExpectedConc) to get concentrations",
+            )
+        )
     df["flag"] = flag_values(df.assign(lloq=df["lloq_s"], uloq=df["uloq_s"]))
     _compare_instrument(df, qc_rows, params, problems, export)
     return df, qc_rows, fits, problems
@@ -548,7 +601,16 @@ def _aggregate_flag(flags: pd.Series) -> str:
         return "ok"
     counts = flags.value_counts()
     top = counts[counts == counts.max()].index.tolist()
-    for f in ("below_lloq", "above_uloq", "instrument_oor", "fit_failed", "missing", "extrapolated", "ok"):
+    for f in (
+        "below_lloq",
+        "above_uloq",
+        "instrument_oor",
+        "fit_failed",
+        "missing",
+        "extrapolated",
+        "no_standard_curve",
+        "ok",
+    ):
         if f in top:
             return f
     return str(top[0])
@@ -667,26 +729,7 @@ def process_exports(
         )
     by_visit = pd.DataFrame(by_rows, columns=list(BY_VISIT_COLUMNS))
     qc = qc_table(qc_rows, bridged, adjustments, params)
-    std_rows = [
-        {"plate_id": p, "analyte": a, "model": f.model, **s}
-        for (p, a), f in fits.items()
-        for s in f.standards
-    ]
-    standards = pd.DataFrame(
-        std_rows,
-        columns=[
-            "plate_id",
-            "analyte",
-            "model",
-            "expected",
-            "n",
-            "mean_signal",
-            "backcalc",
-            "recovery_pct",
-            "cv_pct",
-            "ok",
-        ],
-    )
+    standards, series = _standards_table(qc_rows, fits)
     return CytokineResult(
         long=long,
         by_visit=by_visit,
@@ -697,7 +740,89 @@ def process_exports(
         work=bridged,
         problems=problems,
         params=params,
+        series=series,
     )
+
+
+#: Columns of ``tables/cytokine_standards.tsv``: the contract's, then the standard's name, what
+#: was done to its expected concentration and the value as exported.
+STANDARDS_COLUMNS = (
+    "plate_id",
+    "analyte",
+    "model",
+    "expected",
+    "n",
+    "mean_signal",
+    "backcalc",
+    "recovery_pct",
+    "cv_pct",
+    "ok",
+    "standard",
+    "series",
+    "expected_exported",
+)
+
+
+def _standards_table(
+    qc_rows: list[dict[str, Any]], fits: dict[tuple[str, str], CurveFit]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Per standard level: recovery and %CV, the standard's name and what the series check did.
+
+    ``series`` is ``as_exported``, ``repaired`` (``expected`` is the restored value,
+    ``expected_exported`` the damaged one) or ``excluded`` (left out of the fit: ``ok`` False,
+    back-calculated on the curve fitted without it, recovery against the exported value).
+    """
+    rows: list[dict[str, Any]] = []
+    series: list[dict[str, Any]] = []
+    for r in qc_rows:
+        rec = r.get("_series")
+        if rec is None:
+            continue
+        plate, analyte = r["plate_id"], r["analyte"]
+        series.append(
+            {k: v for k, v in rec.items() if k not in ("names", "excluded_wells")} | {"plate_id": plate}
+        )
+        fit = fits.get((plate, analyte))
+        if fit is None:
+            continue
+        names = rec.get("names", {})
+        repaired = rec.get("repaired", {})
+        for lv in fit.standards:
+            name = names.get(float(lv["expected"]), "")
+            fixed = repaired.get(name)
+            rows.append(
+                {
+                    "plate_id": plate,
+                    "analyte": analyte,
+                    "model": fit.model,
+                    **lv,
+                    "standard": name,
+                    "series": "repaired" if fixed else "as_exported",
+                    "expected_exported": fixed[0] if fixed else lv["expected"],
+                }
+            )
+        for name, exported in rec.get("excluded", {}).items():
+            sig = np.asarray(rec.get("excluded_wells", {}).get(name, []), dtype=float)
+            back = fit.inverse(sig)[0] if fit.ok and len(sig) else np.array([np.nan])
+            mean_b = float(np.nanmean(back)) if np.isfinite(back).any() else float("nan")
+            rows.append(
+                {
+                    "plate_id": plate,
+                    "analyte": analyte,
+                    "model": fit.model,
+                    "expected": exported,
+                    "n": len(sig),
+                    "mean_signal": float(np.mean(sig)) if len(sig) else float("nan"),
+                    "backcalc": mean_b,
+                    "recovery_pct": 100.0 * mean_b / exported if exported > 0 else float("nan"),
+                    "cv_pct": float("nan"),
+                    "ok": False,
+                    "standard": name,
+                    "series": "excluded",
+                    "expected_exported": exported,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(STANDARDS_COLUMNS)), series
 
 
 # --------------------------------------------------------------------------- outputs
@@ -849,5 +974,6 @@ def run_cytokines(batches: list[Any], *, config: Any, tree: ResultsTree) -> dict
         "bridging": result.adjustments[
             ["analyte", "plate_id", "adjustment_log2", "n_pairs", "status"]
         ].to_dict("records"),
+        "standards_series": [r for r in result.series if r["status"] != "clean"],
         "warnings": [p.describe() for p in result.problems],
     }

@@ -17,10 +17,12 @@ Refused (InputError/ValidationFailed naming block, well and value): a quoted (as
 without the ``-- CRC --`` trailer (truncated; a re-saved unquoted file only gets a warning), a row
 shorter than its block's header (truncated), a per-well block that lacks wells of the ``Median`` block
 (truncated file), analyte columns of a per-well block that the ``Median`` block does not have
-(unknown analyte), a malformed ``Location``, a non-numeric cell. Flagged (a warning problem,
-the analyte is then not fitted): standards without expected concentrations, expected
-concentrations that are not a monotone constant-ratio dilution series (e.g. ``215625``
-for 215.625 after a comma-decimal re-save), expected standards with no well.
+(unknown analyte), a malformed ``Location``, a non-numeric cell. Flagged (a warning problem):
+standards without expected concentrations (the values are then MFI, flag
+``no_standard_curve``), expected standards with no well. Whether the expected
+concentrations form a clean dilution series (e.g. ``215625`` for 215.625 after a
+comma-decimal re-save) is judged downstream, for every platform, by
+:mod:`myocit_omics.cytokines.standards`.
 """
 
 from __future__ import annotations
@@ -672,7 +674,8 @@ class _XponentParser:
                     column=f"block {block}",
                     value=wells,
                     rule="xponent.missing_standards",
-                    message=f"standard wells ({wells}, ...) but no {block!r} block: curves cannot be fitted",
+                    message=f"standard wells ({wells}, ...) but no {block!r} block: no standard curve, "
+                    "the values stay MFI",
                     expected="the expected concentration of every standard",
                     severity="warning",
                 )
@@ -706,31 +709,7 @@ class _XponentParser:
                         severity="warning",
                     )
                 )
-        for a in analytes:
-            series = [
-                (s, expected[s][a])
-                for s in sorted(expected, key=_reagent_index)
-                if a in expected[s] and np.isfinite(expected[s][a])
-            ]
-            bad = dilution_series_problem(series)
-            if bad is not None:
-                s, v, why = bad
-                wells = ", ".join(std.loc[std["sample"] == s, "well"].drop_duplicates())
-                self.problems.append(
-                    Problem(
-                        file=self.file,
-                        column=f"block {block} / {a}",
-                        value=v,
-                        rule="xponent.standards_series",
-                        message=f"analyte {a}: standard {s} (wells {wells or 'none'}) expected concentration "
-                        f"{v:g} "
-                        f"{why}; the curve of {a} is not fitted",
-                        expected="a monotone series with a constant dilution ratio (check for a lost decimal "
-                        "point after a spreadsheet re-save)",
-                        severity="warning",
-                        extra={"analyte": a, "standard": s, "wells": wells},
-                    )
-                )
+        del analytes  # the dilution series is judged downstream (cytokines.standards)
 
     def _messages(self) -> pd.DataFrame:
         name = "Warnings/Errors"
@@ -767,67 +746,6 @@ def _is_number(text: str, decimal_comma: bool) -> bool:
 def _well_of(loc: str) -> str:
     m = _LOCATION.match(str(loc))
     return normalise_well(m.group(3)) or str(loc) if m else str(loc)
-
-
-def _reagent_index(name: str) -> tuple[int, str]:
-    m = re.search(r"(\d+)\s*$", name)
-    return (int(m.group(1)) if m else 10**6, name)
-
-
-def dilution_series_problem(
-    series: list[tuple[str, float]],
-    *,
-    ratio_tolerance: float = 0.5,
-) -> tuple[str, float, str] | None:
-    """Check that expected standard concentrations form a monotone constant-ratio series.
-
-    Parameters
-    ----------
-    series
-        (standard name, expected concentration) in standard order (Standard1, Standard2, ...).
-    ratio_tolerance
-        Largest allowed |log(ratio / median ratio)| / |log(median ratio)|; 0.5 accepts a 1:4
-        series with one 1:3 or 1:2.5 step, refuses a 10x or 1000x jump.
-
-    Returns
-    -------
-    tuple or None
-        (standard, value, reason) of the first offending standard, or None if the series is fine.
-    """
-    if len(series) < 2:
-        return None
-    vals = np.array([v for _, v in series], dtype=float)
-    if np.any(vals <= 0):
-        i = int(np.argmax(vals <= 0))
-        return series[i][0], float(vals[i]), "is not positive"
-    steps = np.diff(np.log(vals))
-    if len(steps) == 0:
-        return None
-    direction = np.sign(np.median(steps))
-    if direction == 0:
-        return series[1][0], float(vals[1]), "repeats the previous standard"
-    med = float(np.median(steps))
-    for j, st in enumerate(steps):
-        if np.sign(st) != direction:
-            return (
-                series[j + 1][0],
-                float(vals[j + 1]),
-                (f"breaks the monotone series (previous standard {vals[j]:g})"),
-            )
-        if abs(st - med) > ratio_tolerance * abs(med):
-            # blame the later point, except when only the first step is off (then Standard1 is)
-            k = j + 1
-            if j == 0 and len(steps) > 1 and abs(steps[1] - med) <= ratio_tolerance * abs(med):
-                k = 0
-            return (
-                series[k][0],
-                float(vals[k]),
-                (
-                    f"does not follow the dilution ratio of the series (median 1:{np.exp(abs(med)):.3g}, "
-                    f"this step 1:{np.exp(abs(st)):.3g})"
-                ),
-            )
-    return None
 
 
 # --------------------------------------------------------------------------- INTELLIFLEX flat
