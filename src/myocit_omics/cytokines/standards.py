@@ -83,8 +83,8 @@ class SeriesVerdict:
 
     def note(self) -> str:
         """Short per-value note: ``standard_repaired(Standard5:215625->215.625)`` etc., or ""."""
-        parts = [f"standard_repaired({s}:{a:g}->{b:g})" for s, (a, b) in self.repaired.items()]
-        parts += [f"standard_excluded({s}:{v:g})" for s, v in self.excluded.items()]
+        parts = [f"standard_repaired({s}:{a:.12g}->{b:.12g})" for s, (a, b) in self.repaired.items()]
+        parts += [f"standard_excluded({s}:{v:.12g})" for s, v in self.excluded.items()]
         if self.status == "refused":
             parts.append("standards_invalid")
         return ";".join(parts)
@@ -175,7 +175,7 @@ def judge_series(
             if key[0] > best_key[0] or (key[0] == best_key[0] and key[1] < best_key[1]):
                 best, best_key = inl, key
     kept = int(best.sum()) if best is not None else 0
-    listing = ", ".join(f"{s}={v:g}" for s, v in zip(names, vals, strict=True))
+    listing = ", ".join(f"{s}={v:.12g}" for s, v in zip(names, vals, strict=True))
     if best is None or kept < min_levels or kept * 2 <= n:
         return SeriesVerdict(
             "refused",
@@ -194,7 +194,7 @@ def judge_series(
             "refused",
             reason=(
                 f"{len(breaks)} standards break the 1:{ratio:.3g} dilution series "
-                f"({', '.join(f'{names[k]} {vals[k]:g}' for k in breaks)}); one break can be restored or "
+                f"({', '.join(f'{names[k]} {vals[k]:.12g}' for k in breaks)}); one break can be restored or "
                 "left out, several cannot be told apart from a different series: correct the expected "
                 "concentrations and export again"
             ),
@@ -211,9 +211,9 @@ def judge_series(
             fix = restored
     if mode == "refuse":
         what = (
-            f"{value:g} restored would be {fix:g}"
+            f"{value:.12g} restored would be {fix:.12g}"
             if fix is not None
-            else f"{value:g}, expected about {pinned:.4g}"
+            else f"{value:.12g}, expected about {pinned:.4g}"
         )
         return SeriesVerdict(
             "refused",
@@ -225,19 +225,19 @@ def judge_series(
         return SeriesVerdict(
             "repaired",
             repaired={name: (value, fix)},
-            reason=f"standard {name}: expected concentration {value:g} restored to {fix:g}, the value "
+            reason=f"standard {name}: expected concentration {value:.12g} restored to {fix:.12g}, the value "
             f"the 1:{ratio:.3g} dilution series pins (a power-of-ten slip, e.g. a lost decimal point)",
             ratio=ratio,
         )
     return SeriesVerdict(
         "excluded",
         excluded={name: value},
-        reason=f"standard {name}: expected concentration {value:g} breaks the 1:{ratio:.3g} dilution "
+        reason=f"standard {name}: expected concentration {value:.12g} breaks the 1:{ratio:.3g} dilution "
         f"series (about {pinned:.4g} expected"
         + (
             ", not a power-of-ten slip"
             if fix is None
-            else f"; restorable to {fix:g} with standards_series=repair"
+            else f"; restorable to {fix:.12g} with standards_series=repair"
         )
         + "); left out of the fit",
         ratio=ratio,
