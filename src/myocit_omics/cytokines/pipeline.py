@@ -19,8 +19,12 @@ standards_series           repair        a standard that breaks the constant dil
                                          pins exactly, else leave it out of the fit),
                                          ``exclude`` (leave it out), ``refuse`` (no curve);
                                          see :mod:`myocit_omics.cytokines.standards`
-instrument_tolerance_pct   20            our vs the instrument's concentration: larger
-                                         relative differences are flagged
+instrument_tolerance_pct   10            agreement with the instrument's own concentrations:
+                                         a well agrees when within this (%)
+instrument_min_agreement_pct 90          share (%) of quantifiable wells that must agree;
+                                         below it the QC flags ``instrument_disagrees`` and
+                                         warns with the likely cause
+                                         (:mod:`myocit_omics.cytokines.agreement`)
 min_bridge_pairs           3             bridge samples with ok values needed to bridge
 bridge_reference           (first)       reference plate id for bridging
 max_cv_pct                 20            replicate %CV above which the QC flags the analyte
@@ -51,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from myocit_omics.cytokines.agreement import AGREEMENT_COLUMNS, agreement_row
 from myocit_omics.cytokines.bridging import bridge_plates
 from myocit_omics.cytokines.censoring import FLAG_CODES, SUBSTITUTIONS, flag_values, substitute
 from myocit_omics.cytokines.curves import CurveFit, back_calculate, fit_standard_curve
@@ -91,7 +96,8 @@ class CytokineParams:
     standard_max_cv_pct: float | None = None
     model: str = "auto"
     standards_series: str = "repair"
-    instrument_tolerance_pct: float = 20.0
+    instrument_tolerance_pct: float = 10.0
+    instrument_min_agreement_pct: float = 90.0
     min_bridge_pairs: int = 3
     bridge_reference: str | None = None
     max_cv_pct: float = 20.0
@@ -218,6 +224,7 @@ class CytokineResult:
     problems: list[Problem]
     params: CytokineParams
     series: list[dict[str, Any]] = field(default_factory=list)
+    agreement: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(AGREEMENT_COLUMNS)))
 
 
 # --------------------------------------------------------------------------- per export
@@ -406,12 +413,14 @@ def process_export(
         fit: CurveFit | None = None
         if (plate, analyte) not in with_std:
             model = "npx" if export.scale == "npx" else "instrument"
+            reason = "the export has no standards with expected concentrations for this analyte"
             if bool(use_signal.loc[idx].all()):
                 model = "none"
                 flags.append("no_standard_curve")
                 no_curve_plates.setdefault(plate, []).append(analyte)
             qc_rows.append(_qc_row(plate, analyte, None, flags, model=model))
             qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
+            qc_rows[-1]["_reason"] = reason
             continue
         g = df.loc[idx]
         df.loc[idx, "value"] = np.nan
@@ -450,6 +459,7 @@ def process_export(
             flags.append("standards_invalid")
             qc_rows.append(_qc_row(plate, analyte, None, flags, model="none"))
             qc_rows[-1]["_series"] = series_rec
+            qc_rows[-1]["_reason"] = verdict.reason
             continue
         used_conc = np.array(
             [verdict.expected_of(s, v) for s, v in zip(std["sample"], std["expected_conc"], strict=True)]
@@ -505,6 +515,7 @@ def process_export(
         qc_rows.append(_qc_row(plate, analyte, fit, flags, model=fit.model))
         qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
         qc_rows[-1]["_series"] = series_rec
+        qc_rows[-1]["_reason"] = fit.reason
     for plate, names in no_curve_plates.items():
         problems.append(
             Problem(
@@ -547,37 +558,54 @@ def _compare_instrument(
     problems: list[Problem],
     export: CytokineExport,
 ) -> None:
-    sel = (
-        (df["curve"] == "fitted")
-        & (df["flag"] == "ok")
-        & np.isfinite(df["instrument_value"])
-        & np.isfinite(df["value"])
-        & (df["instrument_value"] > 0)
-    )
-    rel = (df.loc[sel, "value"] / df.loc[sel, "instrument_value"] - 1.0).abs() * 100.0
-    bad = rel[rel > params.instrument_tolerance_pct]
-    if bad.empty:
+    """Agreement with the instrument's own concentrations (and curve), per plate and analyte.
+
+    Olink NPX is skipped: NPX is the instrument's only number, there is nothing to compare.
+    """
+    if export.scale == "npx":
         return
-    counts = df.loc[bad.index].groupby(["plate_id", "analyte"]).size()
+    info = {str(r["analyte"]): r for r in export.analytes.to_dict("records")} if len(export.analytes) else {}
+    groups = df.groupby(["plate_id", "analyte"], sort=False).groups
     for row in qc_rows:
-        n = counts.get((row["plate_id"], row["analyte"]), 0)
-        if n:
-            row["_flags"].append(f"instrument_disagrees({n})")
-    for (plate, analyte), idx in (
-        df.loc[bad.index].groupby(["plate_id", "analyte"], sort=False).groups.items()
-    ):
-        first = df.loc[idx[0]]
+        plate, analyte = row["plate_id"], row["analyte"]
+        idx = groups.get((plate, analyte))
+        if idx is None:
+            continue
+        rec = agreement_row(
+            df.loc[idx],
+            plate=plate,
+            analyte=analyte,
+            file=export.path.name,
+            analyte_info=info.get(str(analyte), {}),
+            our_model=row["model"],
+            our_reason=row.get("_reason", ""),
+            series_status=(row.get("_series") or {}).get("status", "clean"),
+            tolerance_pct=params.instrument_tolerance_pct,
+            min_share=params.instrument_min_agreement_pct / 100.0,
+        )
+        if rec is None:
+            continue
+        row["_agreement"] = rec
+        if rec["status"] != "disagrees":
+            continue
+        n = rec["n_compared"]
+        k = n - round(rec["within_tolerance_share"] * n)
+        row["_flags"].append(f"instrument_disagrees({k}/{n})")
         problems.append(
             Problem(
                 file=str(export.path),
                 severity="warning",
                 rule="cytokine.instrument_disagrees",
                 column=str(analyte),
-                value=f"well {first['well']}: ours {first['value']:.4g}, "
-                f"instrument {first['instrument_value']:.4g}",
-                message=f"plate {plate}, analyte {analyte}: {len(idx)} value(s) differ from the instrument's "
-                f"own concentration by more than {params.instrument_tolerance_pct:g} %",
-                expected="agreement within the tolerance (instrument_value keeps the instrument's number)",
+                value=f"{rec['within_tolerance_share']:.0%} of {n} wells within "
+                f"{params.instrument_tolerance_pct:g} %",
+                message=f"plate {plate}, analyte {analyte}: {k} of {n} quantifiable wells differ from the "
+                f"instrument's own concentration by more than {params.instrument_tolerance_pct:g} % "
+                f"(median difference {rec['median_abs_diff_pct']:.1f} %); "
+                f"likely cause: {rec['likely_cause']}",
+                expected=f"at least {params.instrument_min_agreement_pct:g} % of wells within "
+                f"{params.instrument_tolerance_pct:g} % (instrument_value keeps the instrument's number; "
+                "tables/cytokine_agreement.tsv has the figures)",
             )
         )
 
@@ -730,6 +758,10 @@ def process_exports(
     by_visit = pd.DataFrame(by_rows, columns=list(BY_VISIT_COLUMNS))
     qc = qc_table(qc_rows, bridged, adjustments, params)
     standards, series = _standards_table(qc_rows, fits)
+    agreement = pd.DataFrame(
+        [r["_agreement"] | {"plate_id": r["plate_id"]} for r in qc_rows if "_agreement" in r],
+        columns=list(AGREEMENT_COLUMNS),
+    )
     return CytokineResult(
         long=long,
         by_visit=by_visit,
@@ -741,6 +773,7 @@ def process_exports(
         problems=problems,
         params=params,
         series=series,
+        agreement=agreement,
     )
 
 
@@ -894,6 +927,7 @@ def write_outputs(result: CytokineResult, tree: ResultsTree, *, plots: bool = Tr
         ("cytokine_qc", result.qc),
         ("cytokine_standards", result.standards),
         ("cytokine_bridging", result.adjustments),
+        ("cytokine_agreement", result.agreement),
     ):
         written["tables"][name] = str(write_tsv(df, tree.table(name)))
     written["anndata"] = str(write_h5ad(build_anndata(result), tree.anndata("cytokines")))
@@ -975,5 +1009,8 @@ def run_cytokines(batches: list[Any], *, config: Any, tree: ResultsTree) -> dict
             ["analyte", "plate_id", "adjustment_log2", "n_pairs", "status"]
         ].to_dict("records"),
         "standards_series": [r for r in result.series if r["status"] != "clean"],
+        "agreement": result.agreement[
+            ["plate_id", "analyte", "n_compared", "within_tolerance_share", "status", "likely_cause"]
+        ].to_dict("records"),
         "warnings": [p.describe() for p in result.problems],
     }

@@ -31,9 +31,13 @@ def qc_table(
     """Build ``tables/cytokine_qc.tsv``: one row per plate and analyte.
 
     ``flag`` is ``ok`` or ``;``-joined codes: ``fit_failed``, ``standards_invalid`` (the
-    export's standards are not a clean dilution series or are missing),
-    ``standards_out_of_recovery(n)``, ``instrument_disagrees(n)`` (our concentration and the
-    instrument's differ beyond the tolerance in n wells), ``censored_share_high``,
+    export's standard series cannot be reconstructed: several breaks, no constant ratio),
+    ``standards_out_of_recovery(n)``, ``instrument_disagrees(k/n)`` (k of the n quantifiable
+    wells differ from the instrument's own concentration by more than the tolerance, and too
+    few agree; tables/cytokine_agreement.tsv gives the figures and the likely cause),
+    ``standard_repaired(<standard>)`` / ``standard_excluded(<standard>)`` (the standard broke
+    the dilution series: restored, or left out of the fit), ``no_standard_curve`` (no
+    standard concentrations: values are MFI), ``censored_share_high``,
     ``low_bead_count(n)``, ``replicate_cv_high(n)``, ``not_bridged``, ``bridge_cv_high``,
     ``instrument_qc_warning(n)`` (Olink QC/assay warnings, xPONENT ``***`` results),
     ``control_out_of_recovery(n)`` (control wells back-calculated outside the recovery range of

@@ -69,6 +69,9 @@ def write_xponent_plate(
     plate_factor: float = 1.0,
     sample_factor: float = 1.0,
     expected_override: dict[int, str] | None = None,
+    instrument_curve: bool = False,
+    instrument_fit: bool = False,
+    instrument_weight_floor: float = 0.01,
 ) -> SimulatedPlate:
     """Write a synthetic xPONENT CSV plate and return its truth.
 
@@ -100,6 +103,9 @@ def write_xponent_plate(
     expected_override
         Replace the written expected concentration of Standard<i> (1-based) with this text
         (e.g. a lost decimal point).
+    instrument_curve
+        Also write the ``Analysis Coefficients`` and ``R^2`` blocks of the curve the ``Result``
+        block was computed with (xPONENT ``Logistic 5P`` on Net MFI: A, B, C, D (negative), F).
 
     Returns
     -------
@@ -215,16 +221,47 @@ def write_xponent_plate(
                 for i, (w, s, _) in enumerate(layout)
             ],
         )
+    # the instrument's curve on Net MFI, in this module's parameterisation (A, B, C, D > 0, g)
+    inst: dict[str, tuple[float, float, float, float, float]] = {
+        a: (
+            0.0,
+            params[a]["B"] * plate_factor - params[a]["A"],
+            params[a]["C"],
+            params[a]["D"],
+            params[a]["g"],
+        )
+        for a in analytes
+    }
+    if instrument_fit:
+        from scipy.optimize import curve_fit
+
+        def xp5(x: np.ndarray, a: float, b: float, c: float, d: float, f: float) -> np.ndarray:
+            return a + (b - a) / (1.0 + (x / c) ** d) ** f
+
+        for a in analytes:
+            xs = np.array(
+                [stds[int(s[len("Standard") :]) - 1] for _, s, _ in layout if s.startswith("Standard")]
+            )
+            ys = np.array([net[(w, a)] for w, s, _ in layout if s.startswith("Standard")])
+            a0, b0, c0, d0, g0 = inst[a]
+            popt, _ = curve_fit(
+                xp5,
+                xs,
+                ys,
+                p0=[a0, b0, c0, -d0, g0],
+                sigma=np.maximum(np.abs(ys), max(instrument_weight_floor * float(np.max(np.abs(ys))), 1e-3)),
+                bounds=([-1e3, 0.0, 1e-6, -20.0, 0.05], [1e3, 1e6, 1e9, -0.05, 20.0]),
+                maxfev=20000,
+            )
+            inst[a] = (float(popt[0]), float(popt[1]), float(popt[2]), float(-popt[3]), float(popt[4]))
     result_body = []
     for i, (w, s, d) in enumerate(layout):
         cells = []
         for a in analytes:
-            p = params[a]
             if s.startswith("Background"):
                 cells.append("NaN")
                 continue
-            y = net[(w, a)] + p["A"]
-            x, side = inverse5(np.array([y]), p["A"], p["B"] * plate_factor, p["C"], p["D"], p["g"])
+            x, side = inverse5(np.array([net[(w, a)]]), *inst[a])
             dd = d if np.isfinite(d) else 1.0
             if side[0] < 0 or (np.isfinite(x[0]) and x[0] < stds[-1] * 0.5):
                 cells.append(f"< {stds[-1]:g}")
@@ -250,6 +287,24 @@ def write_xponent_plate(
         exp_body.append([f"Standard{i + 1}", *[txt] * n_analytes])
     block("Standard Expected Concentration", ["Reagent", *analytes], exp_body)
     block("Analysis Types", ["Analyte:", *analytes], [["AnalysisType", *["Logistic 5P"] * n_analytes]])
+    if instrument_curve:
+        # the Result curve on Net MFI in xPONENT's terms: A, B, C, D (negative slope of (x/C)^D), F
+        signs = {
+            "Coefficient A": 1,
+            "Coefficient B": 1,
+            "Coefficient C": 1,
+            "Coefficient D": -1,
+            "Coefficient F": 1,
+        }
+        block(
+            "Analysis Coefficients",
+            ["Analyte:", *analytes],
+            [
+                [name, *[f"{sign * inst[a][k]:.10g}" for a in analytes]]
+                for k, (name, sign) in enumerate(signs.items())
+            ],
+        )
+        block("R^2", ["Analyte:", *analytes], [["Value", *["0.9999"] * n_analytes]])
     block("Audit Logs", ["UserId", "Date", "Message"], [])
     block(
         "Warnings/Errors",
