@@ -113,7 +113,7 @@ def read_bioplex(path: str | Path) -> CytokineExport:
     except ET.ParseError as exc:
         line, col = getattr(exc, "position", (None, None))
         raise InputError(
-            f"not well-formed XML ({exc}); the file is truncated or damaged",
+            f"not well-formed XML ({exc}); the file is truncated or damaged{_last_well(path, line)}",
             file=f,
             row=line,
             column=f"character {col}" if col is not None else None,
@@ -135,7 +135,6 @@ def read_bioplex(path: str | Path) -> CytokineExport:
         raise InputError(
             "unknown Bio-Plex Manager XML namespace (a schema version this reader does not know)",
             file=f,
-            row=1,
             column="xmlns",
             value=m.group(1),
             rule="bioplex.namespace",
@@ -332,6 +331,20 @@ def read_bioplex(path: str | Path) -> CytokineExport:
         blocks={},
         problems=[],
     )
+
+
+def _last_well(path: Path, line: int | None) -> str:
+    """Name the last well opened before ``line`` (for a truncated file's message), or ""."""
+    if not line:
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()[: int(line)]
+    for ln in reversed(text):
+        m = re.search(r'<(?:Member)?Well RowNo="(\d+)" ColNo="(\d+)"', ln)
+        if m:
+            row, col = int(m.group(1)), int(m.group(2))
+            if 1 <= row <= 16:
+                return f"; the last well read is {chr(ord('A') + row - 1)}{col}"
+    return ""
 
 
 def _detect_bioplex(head: FileHead) -> bool:
