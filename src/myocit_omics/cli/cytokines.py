@@ -12,10 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "cytokines",
         help="Read cytokine instrument exports, fit standard curves, write the common long table.",
-        description="Read any supported cytokine export (xPONENT CSV, MSD Discovery Workbench CSV/xlsx, Bio-Plex Manager XML, "
-        "Olink NPX CSV/zip/xlsx, the generic long CSV) outside the study, fit standard curves where the "
-        "export has standards, and write tables/cytokines_long.tsv, tables/cytokine_qc.tsv (and, with a "
-        "plate map, tables/cytokines_by_visit.tsv), anndata/cytokines.h5ad and plots into --out. "
+        description="Read any supported cytokine export (xPONENT CSV, MSD Discovery Workbench CSV/xlsx, "
+        "Bio-Plex Manager XML, Olink NPX CSV/zip/xlsx, the generic long CSV) outside the study, fit "
+        "standard curves where the export has standards, and write tables/cytokines_long.tsv, "
+        "tables/cytokine_qc.tsv, tables/cytokine_standards.tsv, tables/cytokine_agreement.tsv (and, with "
+        "a plate map, tables/cytokines_by_visit.tsv), anndata/cytokines.h5ad and plots into --out. "
         "The same code the trial-analysis flow runs.",
     )
     p.add_argument("exports", nargs="+", type=Path, metavar="EXPORT", help="instrument export file(s)")
