@@ -516,6 +516,14 @@ def process_export(
         qc_rows[-1]["_instrument_r2"] = float(r2_of.get(analyte, np.nan))
         qc_rows[-1]["_series"] = series_rec
         qc_rows[-1]["_reason"] = fit.reason
+    # the reader's "standard wells but no expected concentrations" note is folded into the one warning
+    folded = [
+        p
+        for p in problems
+        if p.rule == "xponent.missing_standards" and "block" in p.message and "but no" in p.message
+    ]
+    if no_curve_plates and folded:
+        problems[:] = [p for p in problems if p not in folded]
     for plate, names in no_curve_plates.items():
         problems.append(
             Problem(
@@ -526,7 +534,8 @@ def process_export(
                 column=", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
                 message=f"plate {plate}: no standard concentrations for {len(names)} analyte(s) and no "
                 "instrument concentrations: the values are the MFI (flag no_standard_curve), usable "
-                "relative to the plate's controls and blanks, not as concentrations",
+                "relative to the plate's controls and blanks, not as concentrations"
+                + (f" ({folded[0].message})" if folded else ""),
                 expected="standards with expected concentrations (xPONENT 'Standard Expected "
                 "Concentration', Bio-Plex ExpectedConc) to get concentrations",
             )
