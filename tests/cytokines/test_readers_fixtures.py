@@ -258,3 +258,14 @@ def test_fixture_through_the_cytokine_step(shared, name):
         # one standard level only in this excerpt: no curve of ours, the instrument's numbers stay visible
         assert (res.long["flag"] == "fit_failed").all()
         assert res.long["instrument_value"].notna().any()
+
+
+def test_platform_names_agree_across_registry_cli_and_manifest():
+    from myocit_omics.cli import build_parser
+    from myocit_omics.io.cytokine import PLATFORMS
+    from myocit_omics.validate.manifest import PLATFORMS as MANIFEST_PLATFORMS
+
+    parser = build_parser("cytokines")
+    sub = next(a for a in parser._actions if a.dest == "command")
+    platform = next(a for a in sub.choices["cytokines"]._actions if a.dest == "platform")
+    assert set(platform.choices) == set(PLATFORMS) == set(MANIFEST_PLATFORMS["cytokine"])

@@ -16,7 +16,7 @@ KINDS = ("rnaseq", "cytokine", "clinical", "pk")
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 PLATFORMS = {
     "rnaseq": ("nfcore", "featurecounts", "htseq", "plain", "h5ad"),
-    "cytokine": ("xponent", "msd", "olink", "generic"),
+    "cytokine": ("xponent", "msd", "bioplex", "olink", "generic"),
     "clinical": (),
     "pk": (),
 }
