@@ -6,6 +6,10 @@ no expected concentrations. The test gives them what an xPONENT quantitative pro
 names ``Standard1..11`` and a ``Standard Expected Concentration`` block (2-fold from 3450,
 as in the issue: Standard5 = 215.625), then damages one standard per analyte as a
 comma-decimal spreadsheet re-save does (``215.625`` -> ``215625``).
+
+The same on the real Bio-Plex Manager 15-plex export (eleven standards S1..S11 in duplicate,
+a 2-fold series in FI, ExpectedConc left 0 by the lab): the 2-fold series is entered as the
+standards' ExpectedConc, one standard per analyte with its decimal point lost.
 """
 
 from __future__ import annotations
@@ -144,3 +148,74 @@ def test_damaged_standards_named_in_the_run_record(exports, tmp_path):
         assert recs[analyte]["repaired"][std][0] == float(text)
     assert out["parameters"]["standards_series"] == "repair"
     assert np.isfinite(out["n_values"])
+
+
+# --------------------------------------------------------------------------- Bio-Plex Manager XML
+
+BIOPLEX = "allotropy_bio-rad_bio-plex_manager_example_01.xml"
+
+
+def _bioplex_with_standards(text: str, slips: dict[str, str] | None = None) -> str:
+    """Enter a 2-fold series (S1 = 3450) as each standard's ExpectedConc (the export has 0 = not set).
+
+    ``slips``: analyte -> standard whose value is entered with the decimal point lost.
+    """
+
+    def standard(m: re.Match) -> str:
+        block = m.group(0)
+        label = re.search(r"<Label>(S\d+)</Label>", block).group(1)
+        k = int(label[1:])
+
+        def analyte(a: re.Match) -> str:
+            name = re.search(r"<AnalyteName>([^<]+)</AnalyteName>", a.group(0)).group(1)
+            value = _expected(k)
+            if slips and slips.get(name) == label:
+                value = float(f"{value:.10g}".replace(".", ""))
+            return re.sub(
+                r"<ExpectedConc>[^<]*</ExpectedConc>",
+                f"<ExpectedConc>{value:.17E}</ExpectedConc>",
+                a.group(0),
+            )
+
+        return re.sub(r"<Analyte RegionNumber=\"\d+\">.*?</Analyte>", analyte, block, flags=re.S)
+
+    return re.sub(r"<Standard>.*?</Standard>", standard, text, flags=re.S)
+
+
+@pytest.fixture
+def bioplex_exports(shared, tmp_path):
+    text = shared("fixtures", "exports", BIOPLEX).read_text(encoding="utf-8")
+    names = re.findall(r"<Interpolator RegionNumber=\"\d+\"[^>]*>\s*<AnalyteName>([^<]+)<", text)
+    # one slip per analyte, on a standard with a decimal point (S3 .. S11), cycling
+    slips = {a: f"S{3 + i % 9}" for i, a in enumerate(names)}
+    clean, damaged = tmp_path / "clean.xml", tmp_path / "damaged.xml"
+    clean.write_text(_bioplex_with_standards(text), encoding="utf-8")
+    damaged.write_text(_bioplex_with_standards(text, slips), encoding="utf-8")
+    return clean, damaged, slips
+
+
+@pytest.mark.parametrize("mode", ["repair", "exclude"])
+def test_bioplex_15_plex_one_slip_per_analyte(bioplex_exports, mode):
+    clean, damaged, slips = bioplex_exports
+    exp = read_export(damaged)
+    assert len(slips) == 15
+    v = exp.values
+    for analyte, std in slips.items():
+        got = v.loc[(v["analyte"] == analyte) & (v["sample"] == std), "expected_conc"].unique()
+        power = np.log10(got[0] / _expected(int(std[1:])))  # the damage is in: a power-of-ten slip
+        assert len(got) == 1 and power >= 1 and power == pytest.approx(round(power))
+    params = CytokineParams(standards_series=mode)
+    ref = process_exports([(read_export(clean), None, "t")], params)
+    res = process_exports([(exp, None, "t")], params)
+    assert len(ref.fits) == 15 and all(f.ok for f in ref.fits.values())
+    assert len(res.fits) == 15 and all(f.ok for f in res.fits.values())
+    assert not (res.long["flag"] == "fit_failed").any()
+    share, n = _agreement(ref, res)
+    assert n >= 300
+    assert share >= 0.95, f"{mode}: {share:.1%} of {n} in-range wells within 10 %"
+    word = "repaired" if mode == "repair" else "excluded"
+    qc = res.qc.set_index("analyte")["flag"]
+    for analyte, std in slips.items():
+        assert f"standard_{word}({std})" in qc[analyte]
+        row = res.standards[(res.standards["analyte"] == analyte) & (res.standards["standard"] == std)]
+        assert list(row["series"]) == [word]
