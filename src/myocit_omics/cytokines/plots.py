@@ -36,6 +36,7 @@ def plot_standard_curves(result: Any, plate: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fits = {a: f for (p, a), f in result.fits.items() if p == plate}
+    series = {(r["plate_id"], r["analyte"]): r for r in getattr(result, "series", [])}
     names = list(fits)
     ncol = min(6, max(1, len(names)))
     nrow = math.ceil(len(names) / ncol) or 1
@@ -49,7 +50,26 @@ def plot_standard_curves(result: Any, plate: str, path: Path) -> Path:
         fit = fits[a]
         g = w[(w["plate_id"] == plate) & (w["analyte"] == a)]
         std = g[(g["role"] == "standard") & g["expected_conc"].notna()]
-        ax.scatter(_lg(std["expected_conc"]), _lg(std["signal"]), s=10, color="black", zorder=3)
+        rec = series.get((plate, a), {})
+        fixed = {s: v[1] for s, v in rec.get("repaired", {}).items()}
+        left_out = std["sample"].isin(list(rec.get("excluded", {})))
+        # repaired standards where the curve used them (open marker), left-out ones not drawn on the axis
+        conc = std["sample"].map(fixed).fillna(std["expected_conc"])
+        used = std[~left_out]
+        is_fixed = used["sample"].isin(list(fixed)).to_numpy()
+        ax.scatter(
+            _lg(conc[~left_out][~is_fixed]), _lg(used["signal"][~is_fixed]), s=10, color="black", zorder=3
+        )
+        if is_fixed.any():
+            ax.scatter(
+                _lg(conc[~left_out][is_fixed]),
+                _lg(used["signal"][is_fixed]),
+                s=22,
+                facecolors="none",
+                edgecolors="tab:purple",
+                zorder=4,
+            )
+        std = used.assign(expected_conc=conc[~left_out])
         if np.all(np.isfinite(list(fit.params.values()))) and len(std):
             lo, hi = std["expected_conc"].min() / 4, std["expected_conc"].max() * 4
             xs = np.geomspace(lo, hi, 60)
@@ -69,15 +89,20 @@ def plot_standard_curves(result: Any, plate: str, path: Path) -> Path:
         for lim in (fit.lloq, fit.uloq):
             if np.isfinite(lim):
                 ax.axvline(np.log10(lim), color="grey", ls="--", lw=0.8)
+        note = ""
+        if fixed:
+            note = f" ({', '.join(fixed)} repaired)"
+        elif rec.get("excluded"):
+            note = f" ({', '.join(rec['excluded'])} left out)"
         ax.set_title(
-            f"{a} {fit.model}" + ("" if fit.ok else " FAILED"),
+            f"{a} {fit.model}" + ("" if fit.ok else " FAILED") + note,
             fontsize=8,
             color="black" if fit.ok else "tab:red",
         )
         ax.tick_params(labelsize=6)
     fig.suptitle(
         f"Standard curves, plate {plate}: log10 signal vs log10 concentration "
-        "(black standards, orange samples, dashed LLOQ/ULOQ)",
+        "(black standards, purple circles repaired standards, orange samples, dashed LLOQ/ULOQ)",
         fontsize=9,
     )
     fig.subplots_adjust(hspace=0.5, wspace=0.35)
