@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import numpy as np
 import pandas as pd
@@ -164,3 +165,39 @@ def test_fixtures_without_instrument_concentrations_have_no_rows(shared):
             [(read_export(shared("fixtures", "exports", name)), None, "t")], CytokineParams()
         )
         assert res.agreement.empty, name
+
+
+def test_avg_result_only_is_compared_per_sample(plate, tmp_path):
+    """An export with the per-sample Avg Result and no per-well Result (a protocol option)."""
+    path, _ = plate(n_analytes=2, seed=2, instrument_curve=True, instrument_fit=True)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith('"DataType:","Result"'))
+    end = next(k for k in range(start + 1, len(lines)) if not lines[k].strip())
+    header = next(csv.reader([lines[start + 1]]))
+    analytes = [a for a in header[2:] if a and a != "Total Events"]
+    per_sample: dict[str, list[list[str]]] = {}
+    for ln in lines[start + 2 : end]:
+        cells = next(csv.reader([ln]))
+        per_sample.setdefault(cells[1], []).append(cells[2 : 2 + len(analytes)])
+    avg_rows = []
+    for sample, wells in per_sample.items():
+        cells = []
+        for j in range(len(analytes)):
+            try:
+                cells.append(f"{np.mean([float(w[j]) for w in wells]):.4f}")
+            except ValueError:  # '< x' / '> x' / NaN as the instrument writes them
+                cells.append(next(w[j] for w in wells if not re.match(r"^-?[\d.]+$", w[j])))
+        avg_rows.append(",".join(f'"{c}"' for c in [sample, *cells]))
+    block = ['"DataType:","Avg Result"', ",".join(f'"{c}"' for c in ["Sample", *analytes]), *avg_rows]
+    out = tmp_path / "avg_only.csv"
+    out.write_text("\r\n".join(lines[:start] + block + lines[end:]) + "\r\n", encoding="utf-8")
+    exp = read_export(out)
+    assert "Result" not in exp.blocks and exp.metadata["instrument_value_source"] == "Avg Result"
+    assert np.isfinite(exp.values["instrument_value"]).sum() > 50
+    res = process_exports([(exp, None, "t")], CytokineParams(model="5pl"))
+    ag = res.agreement.set_index("analyte")
+    assert (ag["compared_by"] == "sample").all()
+    n_samples = exp.values.loc[exp.values["role"] == "sample", "sample"].nunique()
+    assert (ag["n_compared"] > 10).all() and (ag["n_compared"] <= n_samples).all()
+    assert (ag["within_tolerance_share"] >= 0.9).all()
+    assert (ag["instrument_curve_share"] == 1.0).all()

@@ -1,6 +1,7 @@
 """Agreement with the instrument: our concentrations against the instrument's, per plate and analyte.
 
-Where an export carries the instrument's own concentrations (xPONENT ``Result``, MSD
+Where an export carries the instrument's own concentrations (xPONENT ``Result``, or
+``Avg Result`` per sample when there is no per-well ``Result``; MSD
 ``Calc. Concentration``, Bio-Plex ``MWObsConc``), ``tables/cytokine_agreement.tsv`` reports per
 plate and analyte the share of *quantifiable* wells (samples, controls and bridge wells that
 are ``ok`` on our curve and carry a plain instrument number, no ``<``/``>``/extrapolated
@@ -41,6 +42,7 @@ AGREEMENT_COLUMNS: tuple[str, ...] = (
     "instrument_model",
     "our_model",
     "n_instrument_values",
+    "compared_by",
     "n_compared",
     "within_tolerance_share",
     "median_abs_diff_pct",
@@ -120,6 +122,7 @@ def agreement_row(
     series_status: str,
     tolerance_pct: float = 10.0,
     min_share: float = 0.9,
+    per_sample: bool = False,
 ) -> dict[str, Any] | None:
     """One row of the agreement table for one plate and analyte, or None without instrument numbers.
 
@@ -134,6 +137,10 @@ def agreement_row(
         Our curve's model (``4pl``/``5pl``, or ``none``) and, when none, why.
     series_status
         What the standard-series check did (``clean``, ``repaired``, ``excluded``, ...).
+    per_sample
+        The instrument's numbers are per sample (xPONENT ``Avg Result`` without a per-well
+        ``Result``): compared with the mean of the sample's wells, over samples whose wells are
+        all quantifiable; ``n_compared`` then counts samples.
     """
     inst = g["instrument_value"].to_numpy(dtype=float)
     has_inst = np.isfinite(inst)
@@ -149,13 +156,31 @@ def agreement_row(
         & (inst > 0)
     )
     ours = g["value"].to_numpy(dtype=float)
-    n, share, med = _share(np.where(quant, ours, np.nan), inst, tolerance_pct)
     curve = instrument_curve(analyte_info)
-    n_c, share_c, share_oc = 0, float("nan"), float("nan")
-    if curve is not None:
-        by_curve = evaluate_instrument_curve(
+    by_curve = (
+        evaluate_instrument_curve(
             curve, g["signal"].to_numpy(dtype=float), g["dilution_factor"].to_numpy(dtype=float)
         )
+        if curve is not None
+        else np.full(len(g), np.nan)
+    )
+    if per_sample:
+        frame = pd.DataFrame(
+            {"s": g["sample"].to_numpy(), "q": quant, "ours": ours, "inst": inst, "curve": by_curve}
+        )
+        agg = frame.groupby("s", sort=False).agg(
+            q=("q", "all"), ours=("ours", "mean"), inst=("inst", "first"), curve=("curve", "mean")
+        )
+        quant, ours, inst, by_curve = (
+            agg["q"].to_numpy(),
+            agg["ours"].to_numpy(),
+            agg["inst"].to_numpy(),
+            agg["curve"].to_numpy(),
+        )
+        has_inst = np.isfinite(inst)
+    n, share, med = _share(np.where(quant, ours, np.nan), inst, tolerance_pct)
+    n_c, share_c, share_oc = 0, float("nan"), float("nan")
+    if curve is not None:
         n_c, share_c, _ = _share(by_curve, np.where(has_inst, inst, np.nan), 1.0)
         _, share_oc, _ = _share(np.where(quant, ours, np.nan), by_curve, tolerance_pct)
     cause = ""
@@ -200,6 +225,7 @@ def agreement_row(
         "instrument_model": kind,
         "our_model": our_model,
         "n_instrument_values": int(has_inst.sum()),
+        "compared_by": "sample" if per_sample else "well",
         "n_compared": n,
         "within_tolerance_share": share,
         "median_abs_diff_pct": med,

@@ -591,6 +591,7 @@ def _compare_instrument(
             series_status=(row.get("_series") or {}).get("status", "clean"),
             tolerance_pct=params.instrument_tolerance_pct,
             min_share=params.instrument_min_agreement_pct / 100.0,
+            per_sample=export.metadata.get("instrument_value_source") == "Avg Result",
         )
         if rec is None:
             continue

@@ -171,6 +171,7 @@ class _XponentParser:
             raise ValidationFailed(self.errors, context=self.file)
         messages = self._messages()
         metadata["encoding"] = self.encoding
+        metadata["instrument_value_source"] = getattr(self, "instrument_source", "")
         return CytokineExport(
             path=self.path,
             platform="xponent",
@@ -438,6 +439,9 @@ class _XponentParser:
         expected = self._reagents("Standard Expected Concentration")
         control_expected = self._reagents("Control Expected Concentration")
         result = well_blocks.get("Result")
+        # without a per-well Result, the per-sample Avg Result is the instrument's concentration
+        avg_result = self._sample_texts("Avg Result") if result is None else {}
+        self.instrument_source = "Result" if result is not None else ("Avg Result" if avg_result else "")
         count = well_blocks.get("Count")
         comments = well_blocks.get("Comments")
         dil = well_blocks.get("Dilution Factor")
@@ -478,6 +482,9 @@ class _XponentParser:
                 if result is not None and loc in result.index:
                     raw = result.at[loc, a]
                     inst_val, inst_flag = self._result(raw, loc, a, int(result.at[loc, "_line"]))
+                elif sample in avg_result and a in avg_result[sample]:
+                    raw, line = avg_result[sample][a]
+                    inst_val, inst_flag = self._result(raw, loc, a, line, block="Avg Result")
                 if comments is not None and loc in comments.index and not inst_flag:
                     if "extrapolat" in str(comments.at[loc, a]).lower():
                         inst_flag = "extrapolated"
@@ -565,7 +572,9 @@ class _XponentParser:
         except InputError:
             return float("nan")
 
-    def _result(self, raw: str, loc: str, analyte: str, line: int) -> tuple[float, str]:
+    def _result(
+        self, raw: str, loc: str, analyte: str, line: int, *, block: str = "Result"
+    ) -> tuple[float, str]:
         s = str(raw).strip()
         if s.startswith("<"):
             return float("nan"), "oor_low"
@@ -575,7 +584,7 @@ class _XponentParser:
             return float("nan"), "oor_low" if "<" in s else "oor_high"
         if s.startswith("***"):
             return float("nan"), "instrument_error"
-        return self._num(s, "Result", loc, analyte, line), ""
+        return self._num(s, block, loc, analyte, line), ""
 
     def _analyte_block(self, name: str) -> dict[str, dict[str, str]]:
         """Return {row label: {analyte: cell}} of a per-analyte block."""
@@ -596,6 +605,25 @@ class _XponentParser:
 
     def _analyte_rows(self, name: str, label: str) -> dict[str, str]:
         return self._analyte_block(name).get(label, {})
+
+    def _sample_texts(self, name: str) -> dict[str, dict[str, tuple[str, int]]]:
+        """Return {sample: {analyte: (cell text, line)}} of a per-sample block (``Avg Result``)."""
+        if name not in self.blocks:
+            return {}
+        _, header, data = self.blocks[name]
+        start = 1 if header and header[0] == "Sample" else 2
+        names = header[start:]
+        out: dict[str, dict[str, tuple[str, int]]] = {}
+        for ln, raw in data:
+            cells = [c.strip() for c in raw]
+            if len(cells) < start:
+                continue
+            out[cells[start - 1]] = {
+                a: (cells[start + j] if start + j < len(cells) else "", ln)
+                for j, a in enumerate(names)
+                if a != "Total Events"
+            }
+        return out
 
     def _sample_block(self, name: str) -> dict[str, dict[str, float]]:
         if name not in self.blocks:
