@@ -1019,8 +1019,11 @@ def run_cytokines(batches: list[Any], *, config: Any, tree: ResultsTree) -> dict
             ["analyte", "plate_id", "adjustment_log2", "n_pairs", "status"]
         ].to_dict("records"),
         "standards_series": [r for r in result.series if r["status"] != "clean"],
-        "agreement": result.agreement[
-            ["plate_id", "analyte", "n_compared", "within_tolerance_share", "status", "likely_cause"]
-        ].to_dict("records"),
+        "agreement": [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+            for rec in result.agreement[
+                ["plate_id", "analyte", "n_compared", "within_tolerance_share", "status", "likely_cause"]
+            ].to_dict("records")
+        ],
         "warnings": [p.describe() for p in result.problems],
     }
