@@ -116,3 +116,32 @@ def test_concurrent_step_records_are_all_kept(tmp_path):
     saved = json.loads((run / "run_manifest.json").read_text())
     assert set(saved["steps"]) == set(names)
     assert saved["status"] == "ok" and saved["steps"]["step3"]["started"] == "1970-01-01T00:00:00.000Z"
+
+
+def test_a_frozen_reference_being_written_by_another_run_is_reused_not_replaced(tmp_path, monkeypatch):
+    import numpy as np
+
+    import myocit_omics.expression.pipeline as ep
+    from myocit_omics.config import default_study_config
+    from myocit_omics.expression.normalise import ReferenceExists, find_references
+
+    rng = np.random.default_rng(1)
+    counts = rng.negative_binomial(5, 0.05, size=(8, 300)).astype(float)
+    samples = pd.DataFrame({"visit": ["W0"] * 4 + ["W4"] * 4, "role": "patient"},
+                           index=[f"S{i}" for i in range(8)])
+    genes = [f"G{i}" for i in range(300)]
+    config = default_study_config()
+    first, created = ep.load_or_create_reference(tmp_path, counts, samples, genes, genes, config=config,
+                                                 file="x")
+    assert created and first.version == 1
+    files = {p.name: p.read_bytes() for p in (tmp_path / "references").iterdir()}
+    # a second run that listed the folder before the first had published v1 (the race): its own
+    # v1 is refused by the exclusive publish, and it reuses the first run's v1 after checking it
+    monkeypatch.setattr(ep, "find_references", lambda folder: {})
+    other, created = ep.load_or_create_reference(tmp_path, counts * 2, samples, genes, genes,
+                                                 config=config, file="x")
+    assert not created and other.version == 1 and other.checksum == first.checksum
+    assert {p.name: p.read_bytes() for p in (tmp_path / "references").iterdir()} == files
+    assert len(find_references(tmp_path / "references")) == 1
+    with pytest.raises(ReferenceExists):
+        first.save(tmp_path / "references")
