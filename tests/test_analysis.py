@@ -145,3 +145,65 @@ def test_a_frozen_reference_being_written_by_another_run_is_reused_not_replaced(
     assert len(find_references(tmp_path / "references")) == 1
     with pytest.raises(ReferenceExists):
         first.save(tmp_path / "references")
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+class _Catalog:
+    """A stand-in store whose catalog holds RNA-seq samples of the given visits (and batches)."""
+
+    def __init__(self, rows):
+        self.rows = pd.DataFrame(rows, columns=["sample_id", "patient_id", "visit", "role", "seq_batch"])
+
+    def samples(self, kind=None):
+        return self.rows.copy()
+
+    def batches(self, kind=None):
+        return []
+
+
+def _samples(visits=("W0", "W4", "W24"), n=6, batch=lambda v, i: "seq1" if i % 2 else "seq2", role="patient"):
+    return [(f"S-{v}-{i}", f"MYO-{i:02d}", v, role, batch(v, i)) for v in visits for i in range(1, n + 1)]
+
+
+def test_the_plan_leaves_out_or_refuses_what_the_chosen_visits_cannot_do(tmp_path):
+    from myocit_omics.plan import resolve_plan
+
+    config = default_study_config().model_copy(update={"de": {"covariates": ["seq_batch"]}})
+    store = _Catalog(_samples())
+    plan = resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W24"])
+    assert [c["id"] for c in plan.contrasts] == ["W24_vs_W0"]
+    assert plan.contrasts_left_out == [{"id": "W4_vs_W0",
+                                        "reason": "visit(s) W4 not among the chosen visits W0, W24"}]
+    assert "contrast W4_vs_W0 left out" in plan.markdown(run_id="r")
+    assert plan.reference == "pooled:W0" and "6 patient samples at visit W0" in plan.reference_source
+    plan = resolve_plan(config, store=store, home=tmp_path, visits=["W0"])
+    assert plan.contrasts == [] and "de" in plan.steps_not_run
+    # W0 not chosen and no frozen reference yet: nothing to freeze a pooled:W0 reference from
+    with pytest.raises(InputError, match=r"parameter reference.*pooled:W0.*Fix: add W0 to visits"):
+        resolve_plan(config, store=store, home=tmp_path, visits=["W4", "W24"])
+    with pytest.raises(InputError, match=r"parameter contrasts.*W24_vs_W0.*Fix: add W24 to visits"):
+        resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W4"], contrasts=["W24_vs_W0"])
+    with pytest.raises(InputError, match=r"parameter reference.*too few reference samples.*found 0"):
+        resolve_plan(config, store=store, home=tmp_path, reference="healthy_control")
+    with pytest.raises(InputError, match=r"parameter reference.*pooled:W24.*Fix: add W24 to visits"):
+        resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W4"], reference="pooled:W24")
+    # a covariate with one level among the samples the contrasts use
+    one_batch = _Catalog(_samples(batch=lambda v, i: "seq2" if v == "W24" else "seq1"))
+    resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W24"])  # seq1 and seq2: fine
+    with pytest.raises(InputError, match=r"parameter de.covariates.*seq_batch has one level \(seq1\).*Fix"):
+        resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W4"], contrasts=["W4_vs_W0"])
+    plan = resolve_plan(config, store=_Catalog(_samples(visits=("W0",))), home=tmp_path, visits=["W0", "W4"])
+    assert "no RNA-seq sample of a patient at visit(s) W4" in plan.notes
+    assert plan.contrasts_left_out[0]["reason"] == "no RNA-seq sample at visit(s) W4"
+
+
+def test_an_explicit_run_id_that_has_a_folder_is_refused_with_the_way_out(tmp_path):
+    from myocit_omics.analysis import RunIdTaken, preflight
+
+    (tmp_path / "results" / "mine.partial").mkdir(parents=True)
+    with pytest.raises(RunIdTaken, match=r"run id 'mine' is taken.*incomplete.*Fix: choose another run id"):
+        preflight(home=tmp_path, run_id="mine")
+    with pytest.raises(InputError, match="run id may contain"):
+        preflight(home=tmp_path, run_id="x.partial")
