@@ -191,9 +191,16 @@ def test_the_plan_leaves_out_or_refuses_what_the_chosen_visits_cannot_do(tmp_pat
         resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W4"], reference="pooled:W24")
     # a covariate with one level among the samples the contrasts use
     one_batch = _Catalog(_samples(batch=lambda v, i: "seq2" if v == "W24" else "seq1"))
-    resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W24"])  # seq1 and seq2: fine
     with pytest.raises(InputError, match=r"parameter de.covariates.*seq_batch has one level \(seq1\).*Fix"):
         resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W4"], contrasts=["W4_vs_W0"])
+    # W0 seq1, W24 seq2: the covariate changes within patients and stays in the design
+    plan = resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W24"])
+    assert plan.covariates == ["seq_batch"] and plan.apply(config).de["covariates"] == ["seq_batch"]
+    # a batch that holds whole patients: the paired design already accounts for it
+    by_patient = _Catalog(_samples(batch=lambda v, i: "seq2" if i > 4 else "seq1"))
+    plan = resolve_plan(config, store=by_patient, home=tmp_path, visits=["W0", "W4"])
+    assert plan.covariates == [] and plan.apply(config).de["covariates"] == []
+    assert any("seq_batch left out of the design" in n for n in plan.notes)
     plan = resolve_plan(config, store=_Catalog(_samples(visits=("W0",))), home=tmp_path, visits=["W0", "W4"])
     assert "no RNA-seq sample of a patient at visit(s) W4" in plan.notes
     assert plan.contrasts_left_out[0]["reason"] == "no RNA-seq sample at visit(s) W4"

@@ -18,7 +18,8 @@ step has run and before a results folder exists:
   with enough genes (``interferon.min_genes`` / ``de.gsea_min_size``) among the genes of
   the accepted RNA-seq batches.
 * **DE covariates** (``de.covariates``): each must have at least two levels among the
-  samples the contrasts use.
+  samples of the chosen visits; one that does not change within any patient is left out of
+  the paired design (with a line saying so), since the patient term already accounts for it.
 
 The plan is plain JSON (:meth:`RunPlan.to_dict`): it goes into ``run_manifest.json``
 (``plan``), the run's effective configuration is rebuilt from it inside every task, and the
@@ -71,10 +72,12 @@ class RunPlan:
             "reference": reference,
             "contrasts": [Contrast(**c) for c in self.contrasts],
         }
+        if "covariates" in config.de or self.covariates:
+            updates["de"] = {**config.de, "covariates": list(self.covariates)}
         extra = [g["path"] for g in self.gene_sets]
         if extra:
             for section in ("interferon", "de"):
-                current = getattr(config, section)
+                current = updates.get(section, getattr(config, section))
                 configured = list(current.get("gene_sets") or [])
                 added = [p for p in extra if p not in configured]
                 updates[section] = {**current, "gene_sets": configured + added}
@@ -260,10 +263,13 @@ def resolve_plan(config: StudyConfig, *, store: Any = None, home: str | Path | N
     covariates = [str(c) for c in (config.de.get("covariates") or [])]
     if isinstance(config.de.get("covariates"), str):
         covariates = [config.de["covariates"]]
+    design_terms = str(config.de.get("design", "~ patient + visit"))
+    paired = "patient" in design_terms
     if kept and have_catalog:
-        levels_used = {lvl for c in kept if c.variable == "visit" for lvl in (c.target, c.reference)}
-        used = chosen[(chosen["visit"].isin(levels_used)) & (chosen["role"] != "healthy_control")]
-        for cov in covariates:
+        # the DE model is fitted on every sample of the chosen visits (de.missing_visit_rule keep)
+        used = chosen[chosen["role"] != "healthy_control"]
+        where = f"the samples of visits {', '.join(run_visits)}"
+        for cov in list(covariates):
             column = COVARIATE_ALIASES.get(cov, cov)
             if column not in used:
                 notes.append(f"DE covariate {cov} is not a sample-sheet column: checked when DE runs")
@@ -271,12 +277,19 @@ def resolve_plan(config: StudyConfig, *, store: Any = None, home: str | Path | N
             values = sorted({str(v) for v in used[column].dropna()})
             if len(values) < 2:
                 raise _refuse("de.covariates (study.yaml)",
-                              f"DE covariate {cov} has one level ({', '.join(values) or 'none'}) among the "
-                              f"samples of visits {', '.join(sorted(levels_used))}, so it cannot be "
-                              "estimated",
+                              f"DE covariate {cov} has one level ({', '.join(values) or 'none'}) among "
+                              f"{where}, so it cannot be estimated",
                               value=cov, expected="a covariate with at least two levels among those samples",
                               fix=f"remove {cov} from de.covariates in study.yaml, or choose visits whose "
                               f"samples span more than one {cov}", rule="de.covariate_levels")
+            if paired and column != "patient_id" and "patient_id" in used:
+                within = used.groupby("patient_id")[column].nunique(dropna=True)
+                if bool((within <= 1).all()):
+                    # constant within every patient: the patient term of the paired design already
+                    # accounts for it, and keeping it would make the design rank-deficient
+                    covariates.remove(cov)
+                    notes.append(f"DE covariate {cov} left out of the design: among {where} it does not "
+                                 "change within any patient, so the patient term already accounts for it")
 
     return RunPlan(visits=run_visits, reference=spec, reference_source=source,
                    contrasts=[c.model_dump() for c in kept], contrasts_left_out=left_out,
