@@ -184,6 +184,11 @@ def test_the_runner_setting_selects_the_runner(small_home: Path, prefect_harness
     assert runner_setting(None, {"task_runner": "dask"}) == "tcp://10.0.0.1:8786"
     assert runner_setting("threads", {"task_runner": "dask"}) == "threads"
     assert isinstance(make_task_runner("threads"), ThreadPoolTaskRunner)
+    local = make_task_runner("dask", {"n_workers": 3})       # made, not started: no cluster yet
+    assert type(local).__name__ == "DaskTaskRunner"
+    assert local.cluster_kwargs == {"n_workers": 3, "threads_per_worker": 1, "processes": True,
+                                    "dashboard_address": None}
+    assert make_task_runner("dask://sched:8786").address == "tcp://sched:8786"
     with pytest.raises(InputError, match="unknown task runner"):
         make_task_runner("fibres")
     # a bad setting (here from the environment) refuses the run before any step or folder
@@ -191,3 +196,16 @@ def test_the_runner_setting_selects_the_runner(small_home: Path, prefect_harness
     state = trial_analysis(home=str(small_home), run_id="bad-runner", return_state=True)
     assert state.is_failed() and "task_runner" in state.message and "fibres" in state.message
     assert not list((small_home / "results").glob("bad-runner*"))
+
+
+def test_the_default_runner_does_not_import_dask() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from flows.runners import make_task_runner; import flows.trial_analysis; "
+            "make_task_runner('threads'); print(sorted(m for m in ('dask', 'distributed', 'prefect_dask') "
+            "if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]"
