@@ -62,3 +62,155 @@ def test_run_parameters_are_checked_against_the_study(tmp_path):
     assert parse_contrast("W4_vs_W0", config).target == "W4"
     with pytest.raises(InputError, match="unknown contrast"):
         parse_contrast("W4-W0", config)
+
+
+# --------------------------------------------------------------------------- run folders and step records
+
+
+def test_run_folders_are_claimed_once_renamed_when_final_and_never_replaced(tmp_path):
+    from myocit_omics.manifest import RunManifest
+    from myocit_omics.results import claim_run_folder, complete_run_folder, find_run_folder, run_state
+
+    results = tmp_path / "results"
+    partial = claim_run_folder(results, "r1")
+    assert partial == results / "r1.partial" and partial.is_dir()
+    with pytest.raises(FileExistsError):
+        claim_run_folder(results, "r1")               # the same id again, while it is written
+    manifest = RunManifest(run_id="r1", path=ResultsTree(partial).manifest)
+    manifest.write()
+    assert run_state(partial) == "incomplete"
+    assert ResultsTree(partial).run_id == "r1"
+    final = complete_run_folder(partial)
+    assert final == results / "r1" and not partial.exists()
+    assert run_state(final) == "incomplete"           # renamed, but its manifest still says running
+    RunManifest.load(final / "run_manifest.json").finish()
+    assert run_state(final) == "complete"
+    assert find_run_folder(results, "r1") == final
+    with pytest.raises(FileExistsError):
+        claim_run_folder(results, "r1")               # a finished id is never claimed again
+    (results / "r2.partial").mkdir()
+    (results / "r2").mkdir()
+    with pytest.raises(FileExistsError):
+        complete_run_folder(results / "r2.partial")   # never renamed over an existing folder
+    assert run_state(results / "r2") == "incomplete"  # no manifest
+
+
+def test_concurrent_step_records_are_all_kept(tmp_path):
+    import threading
+
+    from myocit_omics.manifest import RunManifest, write_step_record
+
+    run = tmp_path / "run.partial"
+    manifest = RunManifest(run_id="run", path=ResultsTree(run).manifest)
+    manifest.write()
+    names = [f"step{i}" for i in range(24)]
+    threads = [threading.Thread(target=write_step_record, args=(run, n),
+                                kwargs={"status": "ok", "seconds": 0.1, "started": 0.0}) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    manifest.finish()
+    import json
+
+    saved = json.loads((run / "run_manifest.json").read_text())
+    assert set(saved["steps"]) == set(names)
+    assert saved["status"] == "ok" and saved["steps"]["step3"]["started"] == "1970-01-01T00:00:00.000Z"
+
+
+def test_a_frozen_reference_being_written_by_another_run_is_reused_not_replaced(tmp_path, monkeypatch):
+    import numpy as np
+
+    import myocit_omics.expression.pipeline as ep
+    from myocit_omics.config import default_study_config
+    from myocit_omics.expression.normalise import ReferenceExists, find_references
+
+    rng = np.random.default_rng(1)
+    counts = rng.negative_binomial(5, 0.05, size=(8, 300)).astype(float)
+    samples = pd.DataFrame({"visit": ["W0"] * 4 + ["W4"] * 4, "role": "patient"},
+                           index=[f"S{i}" for i in range(8)])
+    genes = [f"G{i}" for i in range(300)]
+    config = default_study_config()
+    first, created = ep.load_or_create_reference(tmp_path, counts, samples, genes, genes, config=config,
+                                                 file="x")
+    assert created and first.version == 1
+    files = {p.name: p.read_bytes() for p in (tmp_path / "references").iterdir()}
+    # a second run that listed the folder before the first had published v1 (the race): its own
+    # v1 is refused by the exclusive publish, and it reuses the first run's v1 after checking it
+    monkeypatch.setattr(ep, "find_references", lambda folder: {})
+    other, created = ep.load_or_create_reference(tmp_path, counts * 2, samples, genes, genes,
+                                                 config=config, file="x")
+    assert not created and other.version == 1 and other.checksum == first.checksum
+    assert {p.name: p.read_bytes() for p in (tmp_path / "references").iterdir()} == files
+    assert len(find_references(tmp_path / "references")) == 1
+    with pytest.raises(ReferenceExists):
+        first.save(tmp_path / "references")
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+class _Catalog:
+    """A stand-in store whose catalog holds RNA-seq samples of the given visits (and batches)."""
+
+    def __init__(self, rows):
+        self.rows = pd.DataFrame(rows, columns=["sample_id", "patient_id", "visit", "role", "seq_batch"])
+
+    def samples(self, kind=None):
+        return self.rows.copy()
+
+    def batches(self, kind=None):
+        return []
+
+
+def _samples(visits=("W0", "W4", "W24"), n=6, batch=lambda v, i: "seq1" if i % 2 else "seq2", role="patient"):
+    return [(f"S-{v}-{i}", f"MYO-{i:02d}", v, role, batch(v, i)) for v in visits for i in range(1, n + 1)]
+
+
+def test_the_plan_leaves_out_or_refuses_what_the_chosen_visits_cannot_do(tmp_path):
+    from myocit_omics.plan import resolve_plan
+
+    config = default_study_config().model_copy(update={"de": {"covariates": ["seq_batch"]}})
+    store = _Catalog(_samples())
+    plan = resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W24"])
+    assert [c["id"] for c in plan.contrasts] == ["W24_vs_W0"]
+    assert plan.contrasts_left_out == [{"id": "W4_vs_W0",
+                                        "reason": "visit(s) W4 not among the chosen visits W0, W24"}]
+    assert "contrast W4_vs_W0 left out" in plan.markdown(run_id="r")
+    assert plan.reference == "pooled:W0" and "6 patient samples at visit W0" in plan.reference_source
+    plan = resolve_plan(config, store=store, home=tmp_path, visits=["W0"])
+    assert plan.contrasts == [] and "de" in plan.steps_not_run
+    # W0 not chosen and no frozen reference yet: nothing to freeze a pooled:W0 reference from
+    with pytest.raises(InputError, match=r"parameter reference.*pooled:W0.*Fix: add W0 to visits"):
+        resolve_plan(config, store=store, home=tmp_path, visits=["W4", "W24"])
+    with pytest.raises(InputError, match=r"parameter contrasts.*W24_vs_W0.*Fix: add W24 to visits"):
+        resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W4"], contrasts=["W24_vs_W0"])
+    with pytest.raises(InputError, match=r"parameter reference.*too few reference samples.*found 0"):
+        resolve_plan(config, store=store, home=tmp_path, reference="healthy_control")
+    with pytest.raises(InputError, match=r"parameter reference.*pooled:W24.*Fix: add W24 to visits"):
+        resolve_plan(config, store=store, home=tmp_path, visits=["W0", "W4"], reference="pooled:W24")
+    # a covariate with one level among the samples the contrasts use
+    one_batch = _Catalog(_samples(batch=lambda v, i: "seq2" if v == "W24" else "seq1"))
+    with pytest.raises(InputError, match=r"parameter de.covariates.*seq_batch has one level \(seq1\).*Fix"):
+        resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W4"], contrasts=["W4_vs_W0"])
+    # W0 seq1, W24 seq2: the covariate changes within patients and stays in the design
+    plan = resolve_plan(config, store=one_batch, home=tmp_path, visits=["W0", "W24"])
+    assert plan.covariates == ["seq_batch"] and plan.apply(config).de["covariates"] == ["seq_batch"]
+    # a batch that holds whole patients: the paired design already accounts for it
+    by_patient = _Catalog(_samples(batch=lambda v, i: "seq2" if i > 4 else "seq1"))
+    plan = resolve_plan(config, store=by_patient, home=tmp_path, visits=["W0", "W4"])
+    assert plan.covariates == [] and plan.apply(config).de["covariates"] == []
+    assert any("seq_batch left out of the design" in n for n in plan.notes)
+    plan = resolve_plan(config, store=_Catalog(_samples(visits=("W0",))), home=tmp_path, visits=["W0", "W4"])
+    assert "no RNA-seq sample of a patient at visit(s) W4" in plan.notes
+    assert plan.contrasts_left_out[0]["reason"] == "no RNA-seq sample at visit(s) W4"
+
+
+def test_an_explicit_run_id_that_has_a_folder_is_refused_with_the_way_out(tmp_path):
+    from myocit_omics.analysis import RunIdTaken, preflight
+
+    (tmp_path / "results" / "mine.partial").mkdir(parents=True)
+    with pytest.raises(RunIdTaken, match=r"run id 'mine' is taken.*incomplete.*Fix: choose another run id"):
+        preflight(home=tmp_path, run_id="mine")
+    with pytest.raises(InputError, match="run id may contain"):
+        preflight(home=tmp_path, run_id="x.partial")
