@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.de.fit import captured_warnings
-from myocit_omics.de.gsea_engine import MIN_EXCEED
+from myocit_omics.de.gsea_engine import EPS, MIN_EXCEED
 from myocit_omics.errors import InputError
 from myocit_omics.genesets import IFN_SETS, GeneSet, project_gene_sets, read_gmt
 from myocit_omics.results import save_figure
@@ -186,8 +186,11 @@ def run_prerank(
             for i, name in enumerate(res.names)}, engine=res)
         n_ml = res.pval_method.count("multilevel")
         if n_ml:
-            notes.append(f"gsea {contrast_id}: p-values of {n_ml} set(s) below {MIN_EXCEED} of "
-                         f"{permutations} permutations estimated by multilevel splitting (fgsea's method)")
+            at_eps = int(np.sum(res.pval <= EPS * (1 + 1e-9)))
+            notes.append(f"gsea {contrast_id}: p-values of {n_ml} set(s) with fewer than {MIN_EXCEED} of "
+                         f"{permutations} permutations as extreme estimated by multilevel splitting (fgsea's "
+                         "method)" + (f"; {at_eps} of them are below {EPS:g} and reported as {EPS:g}"
+                                      if at_eps else ""))
     rows = []
     for term, r in runs.terms.items():
         rows.append({

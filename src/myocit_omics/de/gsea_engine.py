@@ -35,6 +35,11 @@ import numpy as np
 #: Below this many permutation ES as extreme as the observed one, the p-value is multilevel.
 MIN_EXCEED = 10
 
+#: Smallest multilevel p-value estimated; a set reaching it gets p = EPS (an upper bound). fgsea's
+#: default is 1e-50, but each factor 2 costs one level, and the ISG set of an IFN-high contrast
+#: would take a second on its own to reach it; 1e-20 is far beyond any multiple-testing threshold.
+EPS = 1e-20
+
 
 def _weights(ranking: np.ndarray, weight: float) -> np.ndarray:
     r = np.abs(np.asarray(ranking, dtype=float))
@@ -155,7 +160,7 @@ def multilevel_log_pvalue(
     *,
     rng: np.random.Generator,
     sample_size: int = 101,
-    eps: float = 1e-50,
+    eps: float = EPS,
     max_levels: int = 400,
     rounds: int = 20,
 ) -> tuple[float, float]:
@@ -229,7 +234,7 @@ class PrerankResult:
     es, nes, pval, fdr
         Enrichment score, normalised ES, nominal p-value and FDR q-value per set.
     pval_method
-        ``permutation`` or ``multilevel`` per set.
+        ``permutation`` or ``multilevel`` per set (``multilevel`` at ``eps`` is an upper bound).
     log2err
         Standard error of log2(p) for multilevel p-values (NaN for permutation ones).
     hits
@@ -299,7 +304,7 @@ def prerank(
     multilevel: bool = True,
     min_exceed: int = MIN_EXCEED,
     sample_size: int = 101,
-    eps: float = 1e-50,
+    eps: float = EPS,
 ) -> PrerankResult:
     """Preranked GSEA of gene sets given as positions in a ranking sorted largest first.
 
@@ -404,7 +409,8 @@ def prerank(
             sub = np.random.default_rng([seed, int(i)])
             log_p, err = multilevel_log_pvalue(w, int(sizes[i]), abs(es[i]), rng=sub,
                                                sample_size=sample_size, eps=eps)
-            pval[i] = min(1.0, float(np.exp(log_p)) / frac_sign[i])
+            at_eps = log_p <= np.log(eps) + 1e-9
+            pval[i] = eps if at_eps else min(1.0, max(eps, float(np.exp(log_p)) / frac_sign[i]))
             method[i] = "multilevel"
             log2err[i] = err
     return PrerankResult(names=names, es=es, nes=nes, pval=pval, fdr=fdr, pval_method=method,
