@@ -72,14 +72,3 @@ def test_cli_shrinks_only_when_asked(external_cohort, tmp_path, flag):
     shrunk = pd.read_csv(out / "W4_vs_W0.tsv", sep="\t")["log2_fc_shrunk"]
     assert shrunk.notna().any() if flag else shrunk.isna().all()
 
-
-def test_anndata_categorical_notes_do_not_reach_the_user(external_cohort, tmp_path, capfd):
-    import numpy as np
-
-    counts_path, sheet_path = external_cohort
-    assert main(["de", str(counts_path), "--samples", str(sheet_path), "--contrast", "visit:W4:W0",
-                 "--out", str(tmp_path / "out")]) == 0
-    capfd.readouterr()
-    obs = pd.DataFrame({"visit": ["W0", "W4", "W0"]}, index=["a", "b", "c"])
-    ad.AnnData(np.ones((3, 2)), obs=obs).write_h5ad(tmp_path / "x.h5ad")
-    assert "as categorical" not in capfd.readouterr().err
