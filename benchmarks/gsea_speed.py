@@ -175,12 +175,24 @@ def main() -> int:
     ap.add_argument("--check-sets", type=int, default=0,
                     help="check on the IFN sets plus this many other shipped sets (0: all)")
     ap.add_argument("--no-speed", action="store_true", help="skip the timing part")
+    ap.add_argument("--time-table", action="append", default=[], type=Path,
+                    help="also time both engines (--permutations) on the ranking of this DE table")
     ap.add_argument("--de-table", action="append", default=[], type=Path,
                     help="a DE table to rank (repeatable)")
     ap.add_argument("--gse197067", action="store_true", help="also the GSE197067 ranking (fits DESeq2)")
     args = ap.parse_args()
     if not args.no_speed:
         speed(synthetic_ranking(args.genes, seed=args.seed), args.permutations, args.seed)
+    sets, _ = load_gene_sets()
+    for path in args.time_table:
+        ranking = ranking_from_results(pd.read_csv(path, sep="\t"))[0]
+        t_mine, (_, runs, _) = timed(lambda r=ranking: run_prerank(r, sets, contrast_id=path.stem,
+                                                                   permutations=args.permutations, seed=args.seed))
+        t_gp, _ = timed(lambda r=ranking: run_prerank(r, sets, contrast_id=path.stem, engine="gseapy",
+                                                      permutations=args.permutations, seed=args.seed))
+        print(f"{path.stem}: {ranking.size} genes; myocit engine {t_mine:.2f} s "
+              f"({runs.engine.pval_method.count('multilevel')} multilevel p-values), gseapy {t_gp:.1f} s: "
+              f"{t_gp / t_mine:.1f}x; load {os.getloadavg()[0]:.2f}", flush=True)
     if not args.check:
         return 0
     for path in args.de_table:
