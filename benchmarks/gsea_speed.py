@@ -186,10 +186,9 @@ def main() -> int:
     sets, _ = load_gene_sets()
     for path in args.time_table:
         ranking = ranking_from_results(pd.read_csv(path, sep="\t"))[0]
-        t_mine, (_, runs, _) = timed(lambda r=ranking: run_prerank(r, sets, contrast_id=path.stem,
-                                                                   permutations=args.permutations, seed=args.seed))
-        t_gp, _ = timed(lambda r=ranking: run_prerank(r, sets, contrast_id=path.stem, engine="gseapy",
-                                                      permutations=args.permutations, seed=args.seed))
+        opts = {"contrast_id": path.stem, "permutations": args.permutations, "seed": args.seed}
+        t_mine, (_, runs, _) = timed(lambda r=ranking, o=opts: run_prerank(r, sets, **o))
+        t_gp, _ = timed(lambda r=ranking, o=opts: run_prerank(r, sets, engine="gseapy", **o))
         print(f"{path.stem}: {ranking.size} genes; myocit engine {t_mine:.2f} s "
               f"({runs.engine.pval_method.count('multilevel')} multilevel p-values), gseapy {t_gp:.1f} s: "
               f"{t_gp / t_mine:.1f}x; load {os.getloadavg()[0]:.2f}", flush=True)
