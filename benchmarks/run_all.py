@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("ingest_speed.py", "cytokine_fit.py", "ifn_score_speed.py", "de_speed.py")
+BENCHMARKS = ("ingest_speed.py", "cytokine_fit.py", "ifn_score_speed.py", "de_speed.py", "gsea_speed.py")
 
 
 def main() -> int:

@@ -60,3 +60,15 @@ def test_cli_sample_missing_from_matrix_is_named(external_cohort, tmp_path, caps
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "lib99" in err and "lib00" in err  # lib00 is now a matrix column without a sample
+
+
+@pytest.mark.parametrize("flag", [[], ["--shrink"]])
+def test_cli_shrinks_only_when_asked(external_cohort, tmp_path, flag):
+    counts_path, sheet_path = external_cohort
+    out = tmp_path / "out"
+    code = main(["de", str(counts_path), "--samples", str(sheet_path), "--contrast", "visit:W4:W0",
+                 *flag, "--out", str(out)])
+    assert code == 0
+    shrunk = pd.read_csv(out / "W4_vs_W0.tsv", sep="\t")["log2_fc_shrunk"]
+    assert shrunk.notna().any() if flag else shrunk.isna().all()
+

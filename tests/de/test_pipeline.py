@@ -131,3 +131,19 @@ def test_missing_qc_column_is_reported(paired_h5ad, tmp_path):
     path = paired_h5ad(lambda a: a.obs.drop(columns=["qc_pass"], inplace=True), n_genes=30)
     with pytest.raises(ValidationFailed, match="qc_pass"):
         pipeline.run_de(path, config=default_study_config(), tree=ResultsTree(tmp_path / "run"))
+
+
+def test_enrichment_plots_are_the_ifn_sets_and_the_top_sets(keep_run):
+    _, tree = keep_run
+    gsea = pd.read_csv(tree.table("gsea/W4_vs_W0"), sep="\t")
+    expected = pipeline.plotted_terms(gsea, pipeline.DEParams().gsea_plots)
+    n_ifn = sum(t in IFN_SETS for t in gsea["gene_set"])
+    assert len(expected) == n_ifn + min(3, len(gsea) - n_ifn)
+    drawn = sorted(p.name for p in (tree.root / "plots" / "gsea").glob("W4_vs_W0_*.png")
+                   if not p.name.startswith("W4_vs_W0_x_"))
+    assert len(drawn) == len(expected)
+
+
+def test_unknown_gsea_engine_is_refused_before_fitting():
+    with pytest.raises(ValidationFailed, match="gsea_engine"):
+        pipeline.DEParams.from_config({"gsea_engine": "fgsea"})

@@ -62,8 +62,9 @@ def test_report_is_self_contained_and_shows_every_section(run_tree):
     for sid in EVERY_SECTION:
         assert html.sections.get(sid) == "ok", (sid, html.sections)
     # three plot files of the tree + three IFN figures drawn from the table (every gene set by visit,
-    # per-patient trajectories, the primary set by method since the fixture has two methods)
-    assert len(html.imgs) == 6
+    # per-patient trajectories, the primary set by method since the fixture has two methods) + the GSEA
+    # dot plot drawn from tables/gsea/
+    assert len(html.imgs) == 7
     for src in html.imgs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -214,3 +215,36 @@ def test_not_a_results_folder_is_a_clear_error(tmp_path):
 def test_plots_go_to_the_section_their_path_names(rel, section):
     assert plot_section(rel) == section
     assert section == "other" or section in SECTION_TITLES
+
+
+def test_de_section_folds_enrichment_plots_and_hides_all_na_columns(run_tree):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from myocit_omics.report.sections import de_section, plots_by_section
+    from myocit_omics.report.tree import open_run
+    from myocit_omics.results import save_figure, write_tsv
+
+    root = run_tree()
+    de_path = root / "tables" / "de" / "W4_vs_W0.tsv"
+    de = pd.read_csv(de_path, sep="\t").assign(log2_fc_shrunk=float("nan"))
+    write_tsv(de, de_path)
+    for name in ("W4_vs_W0_rice6", "W4_vs_W0_set_3"):
+        fig = Figure(figsize=(2, 2))
+        fig.subplots().plot([0, 1], [1, 0])
+        save_figure(fig, root / "plots" / "gsea" / f"{name}.png")
+    run = open_run(root)
+    sec = de_section(run, plots_by_section(run))
+    kinds = [kind for kind, _ in sec.blocks]
+    tables = [item for kind, item in sec.blocks if kind == "table"]
+    top_genes = next(t for t in tables if t.title.startswith("Top genes"))
+    assert "log2_fc_shrunk" not in top_genes.columns and "log2_fc" in top_genes.columns
+    folded = [item for kind, item in sec.blocks if kind == "details"]
+    assert len(folded) == 1 and {f.source for f in folded[0][1]} == {
+        "plots/gsea/W4_vs_W0_rice6.png", "plots/gsea/W4_vs_W0_set_3.png"}
+    # the GSEA dot plot comes first, the volcano plot is not folded
+    figures = [item for kind, item in sec.blocks if kind == "figure"]
+    assert figures[0].source == "tables/gsea/" and any("volcano" in f.source for f in figures)
+    assert kinds.index("details") > kinds.index("figure")
+    html = render_report(root).read_text(encoding="utf-8")
+    assert html.count("<details>") == 1 and "Enrichment plots of W4_vs_W0 (2:" in html

@@ -84,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "httpcore"):  # one line per HTTP request to the Prefect API
+    # httpx, httpcore: one line per HTTP request to the Prefect API; anndata: "... storing 'visit' as
+    # categorical" for every string column of every AnnData written (its own stderr handler)
+    for noisy in ("httpx", "httpcore", "anndata"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()

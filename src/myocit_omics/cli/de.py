@@ -7,7 +7,9 @@ Example::
 
 writes ``de_out/W4_vs_W0.tsv`` and ``de_out/W24_vs_W0.tsv`` in the project's DE schema
 (the same engine as the study analysis), plus ``de_out/de_design.tsv`` saying which design,
-rule and samples each contrast used.
+rule and samples each contrast used. ``log2_fc_shrunk`` is NA unless ``--shrink`` is given
+(apeGLM shrinkage refits every gene per contrast and nothing else in the output depends on it;
+the study analysis has the same default, ``de.shrink: false``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="patients missing a level: keep them in one model of all samples (default) or "
                    "drop them per contrast")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default %(default)s)")
-    p.add_argument("--no-shrink", action="store_true", help="skip apeGLM-shrunken log2 fold changes")
+    shrink = p.add_mutually_exclusive_group()
+    shrink.add_argument("--shrink", action="store_true",
+                        help="add apeGLM-shrunken log2 fold changes (log2_fc_shrunk). Off by default: it "
+                        "refits every gene once more per contrast (about as long as the whole fit), and no "
+                        "result of the command depends on it (padj and the GSEA ranking use the Wald test)")
+    shrink.add_argument("--no-shrink", action="store_true",
+                        help="no shrunken log2 fold changes (the default; kept for old command lines)")
     p.add_argument("--min-total-count", type=int, default=10,
                    help="test only genes with at least this many reads in total (default %(default)s)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
@@ -152,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("%d of %d genes have at least %d reads in total and are tested", int(keep.sum()), keep.size,
              args.min_total_count)
     params = DEParams(design=args.design, missing_visit_rule=args.rule, alpha=args.alpha,
-                      shrink=not args.no_shrink, min_total_count=args.min_total_count, gsea=False)
+                      shrink=bool(args.shrink), min_total_count=args.min_total_count, gsea=False)
     plans = plan_fits(obs, contrasts, formula=params.formula, rule=params.missing_visit_rule,
                       source=args.samples.name)
     results = run_fits(plans, counts.loc[:, keep], params=params, gene_names=gene_names)

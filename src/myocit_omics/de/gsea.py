@@ -1,4 +1,4 @@
-"""Gene-set enrichment of a DE result: gseapy prerank on the Wald statistic, and ORA as an option.
+"""Gene-set enrichment of a DE result: preranked GSEA on the Wald statistic, and ORA as an option.
 
 Genes are ranked by the Wald statistic (sign = direction, size = evidence), keyed by gene
 symbol because the GMT files are in HGNC symbols. A negative NES means the set goes down
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.de.fit import captured_warnings
+from myocit_omics.de.gsea_engine import EPS, MIN_EXCEED
 from myocit_omics.errors import InputError
 from myocit_omics.genesets import IFN_SETS, GeneSet, project_gene_sets, read_gmt
 from myocit_omics.results import save_figure
@@ -94,6 +95,10 @@ def ranking_from_results(results: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     return ranked.sort_values(ascending=False, kind="mergesort"), notes
 
 
+#: GSEA engines of :func:`run_prerank`: the project's numpy engine (default) and gseapy's prerank.
+ENGINES: tuple[str, ...] = ("myocit", "gseapy")
+
+
 def run_prerank(
     ranking: pd.Series,
     gene_sets: Mapping[str, GeneSet],
@@ -104,67 +109,90 @@ def run_prerank(
     min_size: int = 3,
     max_size: int = 1000,
     threads: int = 1,
+    engine: str = "myocit",
 ) -> tuple[pd.DataFrame, Any, list[str]]:
-    """Run gseapy prerank (gene-set permutations) and return the table in the project schema.
+    """Preranked GSEA (gene-set permutations) in the project schema.
 
     Parameters
     ----------
     ranking
-        Statistic by gene symbol (see :func:`ranking_from_results`).
+        Statistic by gene symbol, largest first (see :func:`ranking_from_results`).
     gene_sets
         Sets to test.
     contrast_id
         Written into the ``contrast`` column.
     permutations
-        Number of permutations (p-value resolution is ``1/permutations``).
+        Number of permutations (resolution of the permutation p-value; below ``10 / permutations``
+        the ``myocit`` engine estimates p by multilevel splitting).
     seed
         Random seed of the permutations.
     min_size, max_size
         Sets with fewer or more ranked genes are not tested (the IFN sets have 3-6 genes, hence 3).
     threads
-        gseapy threads.
+        gseapy threads (``engine="gseapy"`` only).
+    engine
+        ``myocit`` (:mod:`myocit_omics.de.gsea_engine`: gseapy's ES, NES and FDR, permutation nulls
+        shared by sets of one size, multilevel p-values) or ``gseapy`` (gseapy prerank, the
+        cross-check).
 
     Returns
     -------
     table : pandas.DataFrame
         Columns :data:`GSEA_COLUMNS`, sorted by p-value then by |NES|.
-    prerank : gseapy.gsea.Prerank or None
-        The gseapy object (running sums for enrichment plots); None when no set was tested.
+    prerank : EnrichmentRuns or None
+        Running sums for enrichment plots (:func:`enrichment_plot`); None when no set was tested.
     notes : list of str
-        Sets that were not tested and warnings.
+        Sets that were not tested, how p-values were obtained, and warnings.
 
     Raises
     ------
     InputError
-        If the ranking is empty.
+        If the ranking is empty or the engine unknown.
     """
-    import gseapy
-
+    if engine not in ENGINES:
+        raise InputError("unknown GSEA engine", file=f"contrast {contrast_id}", value=engine,
+                         expected=f"one of {list(ENGINES)}", rule="gsea.engine")
     if ranking.empty:
         raise InputError("no gene has a statistic to rank", file=f"contrast {contrast_id}",
                          expected="a DE result with tested genes", rule="gsea.empty")
     notes: list[str] = []
-    present = set(ranking.index)
-    testable = {}
+    position = pd.Series(np.arange(ranking.size), index=ranking.index)
+    position = position[~position.index.duplicated(keep="first")]
+    testable: dict[str, np.ndarray] = {}
     for name, gs in gene_sets.items():
-        n = len(present.intersection(gs.genes))
-        if min_size <= n <= max_size:
-            testable[name] = list(gs.genes)
+        pos = position.reindex(list(dict.fromkeys(gs.genes))).dropna().to_numpy(np.int64)
+        if min_size <= pos.size <= max_size:
+            testable[name] = pos
     skipped = len(gene_sets) - len(testable)
     if skipped:
         notes.append(f"{skipped} gene set(s) not tested: fewer than {min_size} or more than {max_size} of "
                      "their genes are in the ranking")
     if not testable:
         return pd.DataFrame(columns=list(GSEA_COLUMNS)), None, notes
-    with captured_warnings(notes, where=f"gsea {contrast_id}"):
-        pre = gseapy.prerank(
-            rnk=ranking, gene_sets=testable, min_size=min_size, max_size=max_size,
-            permutation_num=permutations, seed=seed, threads=threads, outdir=None, no_plot=True,
-            verbose=False,
-        )
+    if engine == "gseapy":
+        runs = _run_gseapy(ranking, {k: list(gene_sets[k].genes) for k in testable}, notes=notes,
+                           contrast_id=contrast_id, permutations=permutations, seed=seed,
+                           min_size=min_size, max_size=max_size, threads=threads)
+    else:
+        from myocit_omics.de.gsea_engine import prerank
+
+        res = prerank(ranking.to_numpy(float), list(testable.values()), names=list(testable),
+                      permutations=permutations, seed=seed)
+        genes = ranking.index.to_numpy(str)
+        runs = EnrichmentRuns(ranking=ranking, terms={
+            name: {"es": res.es[i], "nes": res.nes[i], "pval": res.pval[i], "fdr": res.fdr[i],
+                   "hits": res.hits[i], "matched": list(genes[res.hits[i]]),
+                   "lead": list(genes[res.lead[i]]), "method": res.pval_method[i]}
+            for i, name in enumerate(res.names)}, engine=res)
+        n_ml = res.pval_method.count("multilevel")
+        if n_ml:
+            at_eps = int(np.sum(res.pval <= EPS * (1 + 1e-9)))
+            notes.append(f"gsea {contrast_id}: p-values of {n_ml} set(s) with fewer than {MIN_EXCEED} of "
+                         f"{permutations} permutations as extreme estimated by multilevel splitting (fgsea's "
+                         "method)" + (f"; {at_eps} of them are below {EPS:g} and reported as {EPS:g}"
+                                      if at_eps else ""))
     rows = []
-    for term, r in pre.results.items():
-        matched = [g for g in str(r.get("matched_genes", "")).split(";") if g]
+    for term, r in runs.terms.items():
         rows.append({
             "contrast": contrast_id,
             "gene_set": term,
@@ -173,22 +201,87 @@ def run_prerank(
             "nes": float(r["nes"]),
             "p_value": float(r["pval"]),
             "fdr": float(r["fdr"]),
-            "n_genes": len(matched),
-            "leading_edge": str(r.get("lead_genes", "")),
+            "n_genes": len(r["matched"]),
+            "leading_edge": ";".join(r["lead"]),
         })
     table = pd.DataFrame(rows, columns=list(GSEA_COLUMNS))
     table = table.assign(_abs=table["nes"].abs()).sort_values(
         ["p_value", "_abs"], ascending=[True, False], kind="mergesort").drop(columns="_abs")
-    return table.reset_index(drop=True), pre, notes
+    return table.reset_index(drop=True), runs, notes
+
+
+class EnrichmentRuns:
+    """What an enrichment plot needs, per tested set, whichever engine computed it.
+
+    Attributes
+    ----------
+    ranking
+        The ranking (statistic by gene, largest first).
+    terms
+        Set name -> ``es``, ``nes``, ``pval``, ``fdr``, ``hits`` (positions), ``matched`` and
+        ``lead`` (gene lists), ``method`` (how p was obtained); gseapy's also ``RES``.
+    engine
+        The engine's own result object.
+    """
+
+    def __init__(self, *, ranking: pd.Series, terms: dict[str, dict[str, Any]], engine: Any) -> None:
+        self.ranking = ranking
+        self.terms = terms
+        self.engine = engine
+
+    @property
+    def results(self) -> dict[str, dict[str, Any]]:
+        """The per-set records (gseapy's attribute name)."""
+        return self.terms
+
+    def running_sum(self, term: str) -> np.ndarray:
+        """Return the running enrichment score of a set over the whole ranking."""
+        r = self.terms[term]
+        if "RES" in r:
+            return np.asarray(r["RES"], dtype=float)
+        from myocit_omics.de.gsea_engine import running_sum
+
+        return running_sum(np.abs(self.ranking.to_numpy(float)), np.asarray(r["hits"]))
+
+
+def _run_gseapy(
+    ranking: pd.Series, sets: dict[str, list[str]], *, notes: list[str], contrast_id: str, permutations: int,
+    seed: int, min_size: int, max_size: int, threads: int,
+) -> EnrichmentRuns:
+    import gseapy
+
+    with captured_warnings(notes, where=f"gsea {contrast_id}"):
+        pre = gseapy.prerank(
+            rnk=ranking, gene_sets=sets, min_size=min_size, max_size=max_size,
+            permutation_num=permutations, seed=seed, threads=threads, outdir=None, no_plot=True,
+            verbose=False,
+        )
+    terms = {}
+    for term, r in pre.results.items():
+        terms[term] = {"es": r["es"], "nes": r["nes"], "pval": r["pval"], "fdr": r["fdr"],
+                       "hits": np.asarray(r["hits"], dtype=np.int64), "RES": r["RES"],
+                       "matched": [g for g in str(r.get("matched_genes", "")).split(";") if g],
+                       "lead": [g for g in str(r.get("lead_genes", "")).split(";") if g],
+                       "method": "permutation"}
+    return EnrichmentRuns(ranking=pre.ranking, terms=terms, engine=pre)
+
+
+def format_p(p: float, permutations: int | None = None) -> str:
+    """Format a p-value for a figure: ``p = 3.1e-05``, ``p = 0.012``; 0 becomes ``p < 1/permutations``."""
+    if not np.isfinite(p):
+        return "p = NA"
+    if p <= 0:
+        return f"p < {1 / permutations:.1g}" if permutations else "p < resolution"
+    return f"p = {p:.2g}" if p >= 1e-3 else f"p = {p:.1e}"
 
 
 def enrichment_plot(prerank: Any, term: str, path: str | Path, *, title: str | None = None) -> Path:
-    """Draw gseapy's enrichment plot (running sum, hits, ranked metric) of one set; save atomically.
+    """Draw the enrichment plot of one set (running sum, hits, ranked statistic); save atomically.
 
     Parameters
     ----------
     prerank
-        The object returned by :func:`run_prerank`.
+        The :class:`EnrichmentRuns` returned by :func:`run_prerank`.
     term
         A tested gene-set name.
     path
@@ -200,18 +293,33 @@ def enrichment_plot(prerank: Any, term: str, path: str | Path, *, title: str | N
     -------
     Path
     """
-    import gseapy
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    r = prerank.results[term]
-    notes: list[str] = []
-    with captured_warnings(notes, where=f"enrichment plot {term}"):
-        axes = gseapy.gseaplot(
-            term=title or term, hits=r["hits"], nes=r["nes"], pval=r["pval"], fdr=r["fdr"],
-            RES=r["RES"], rank_metric=prerank.ranking, pheno_pos="up in target", pheno_neg="down in target",
-            ofname=None,
-        )
-        fig = axes[0].figure
-        return save_figure(fig, path)
+    r = prerank.terms[term]
+    res = prerank.running_sum(term)
+    metric = prerank.ranking.to_numpy(float)
+    x = np.arange(metric.size)
+    fig = Figure(figsize=(5.2, 3.6))
+    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True,
+                                 gridspec_kw={"height_ratios": [3, 0.6, 1.4], "hspace": 0.08})
+    ax1.plot(x, res, color="#2b8a3e", lw=1.2)
+    ax1.axhline(0, color="black", lw=0.5)
+    ax1.set_ylabel("running ES", fontsize=8)
+    perms = getattr(prerank.engine, "permutations", None)
+    ax1.set_title(f"{title or term}\nNES {float(r['nes']):.2f}, {format_p(float(r['pval']), perms)}, "
+                  f"FDR {float(r['fdr']):.2g}", fontsize=8)
+    ax2.vlines(np.asarray(r["hits"]), 0, 1, color="black", lw=0.6)
+    ax2.set_yticks([])
+    ax3.fill_between(x, metric, color="#868e96", lw=0)
+    ax3.axhline(0, color="black", lw=0.5)
+    ax3.set_ylabel("statistic", fontsize=8)
+    ax3.set_xlabel("rank (up in target on the left, down on the right)", fontsize=8)
+    ax3.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+    for ax in (ax1, ax2, ax3):
+        ax.tick_params(labelsize=7)
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.86, bottom=0.13)
+    return save_figure(fig, path, dpi=80)
 
 
 def ifn_terms(table: pd.DataFrame) -> list[str]:

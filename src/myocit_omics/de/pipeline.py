@@ -43,6 +43,7 @@ from myocit_omics.de.design import (
 )
 from myocit_omics.de.fit import check_counts, contrast_results, fit_model
 from myocit_omics.de.gsea import (
+    ENGINES,
     enrichment_plot,
     ifn_terms,
     load_gene_sets,
@@ -83,7 +84,12 @@ class DEParams:
     gsea
         Run preranked GSEA.
     gsea_permutations, gsea_min_size, gsea_max_size
-        gseapy prerank settings.
+        Preranked GSEA settings.
+    gsea_engine
+        ``myocit`` (the project's numpy engine, default) or ``gseapy`` (gseapy prerank).
+    gsea_plots
+        Enrichment plots drawn per contrast besides the IFN sets' (the sets with the smallest
+        p-values); 0 draws only the IFN sets.
     gene_sets
         Extra GMT files (paths) besides the shipped ``gene_sets/``.
     ora
@@ -105,6 +111,8 @@ class DEParams:
     gsea_permutations: int = 1000
     gsea_min_size: int = 3
     gsea_max_size: int = 1000
+    gsea_engine: str = "myocit"
+    gsea_plots: int = 3
     gene_sets: tuple[str, ...] = ()
     ora: bool = False
     interaction: str | None = None
@@ -158,6 +166,11 @@ class DEParams:
             problems.append(Problem(file=source, column="de.missing_visit_rule", value=rule,
                                     message="unknown missing-visit rule", expected=f"one of {sorted(RULES)}",
                                     rule="de.rule"))
+        engine = values.get("gsea_engine", defaults.gsea_engine)
+        if engine not in ENGINES:
+            problems.append(Problem(file=source, column="de.gsea_engine", value=engine,
+                                    message="unknown GSEA engine", expected=f"one of {list(ENGINES)}",
+                                    rule="de.type"))
         if not 0 < values.get("alpha", defaults.alpha) < 1:
             problems.append(Problem(file=source, column="de.alpha", value=values.get("alpha"),
                                     message="alpha out of range", expected="0 < alpha < 1", rule="de.type"))
@@ -455,18 +468,33 @@ def _write_gsea(
 ) -> None:
     paths = summary["paths"]
     ranking, notes = ranking_from_results(res)
+    t0 = time.perf_counter()
     table, pre, gnotes = run_prerank(
         ranking, gene_sets, contrast_id=contrast.id, permutations=params.gsea_permutations, seed=seed,
-        min_size=params.gsea_min_size, max_size=params.gsea_max_size, threads=max(1, params.n_cpus))
+        min_size=params.gsea_min_size, max_size=params.gsea_max_size, threads=max(1, params.n_cpus),
+        engine=params.gsea_engine)
+    log.info("GSEA %s: %d sets in %.2f s (%s engine)", contrast.id, len(table), time.perf_counter() - t0,
+             params.gsea_engine)
     summary["warnings"].extend(notes + gnotes)
     paths.append(str(write_tsv(table, tree.table(f"gsea/{contrast.id}")).relative_to(tree.root)))
     if pre is not None:
-        for term in ifn_terms(table):
-            label = IFN_SETS[term][1]
+        for term in plotted_terms(table, params.gsea_plots):
+            label = IFN_SETS[term][1] if term in IFN_SETS else gene_sets[term].label
             p = enrichment_plot(pre, term, tree.plot(f"gsea/{contrast.id}_{label}"),
                                 title=f"{term} ({contrast.id})")
             paths.append(str(p.relative_to(tree.root)))
     summary["top_gene_sets"][contrast.id] = table.sort_values("nes")["gene_set"].head(5).tolist()
+
+
+def plotted_terms(table: pd.DataFrame, n_top: int) -> list[str]:
+    """Return the sets of a GSEA table that get an enrichment plot: the IFN sets, then the top ``n_top``.
+
+    The top sets are those with the smallest p-value (then largest |NES|; the table's order) that
+    are not IFN sets.
+    """
+    ifn = ifn_terms(table)
+    top = [t for t in table["gene_set"] if t not in IFN_SETS][:n_top]
+    return ifn + top
 
 
 def _write_contrast(

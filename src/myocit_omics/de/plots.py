@@ -59,9 +59,10 @@ def volcano_plot(
     -------
     Path
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))  # no pyplot: no global figure registry, no backend switch
+    ax = fig.subplots()
     p = results["p_value"].astype(float).clip(lower=np.finfo(float).tiny)
     y = -np.log10(p)
     x = results["log2_fc"].astype(float)
@@ -94,9 +95,10 @@ def ma_plot(results: pd.DataFrame, path: str | Path, *, title: str, alpha: float
     -------
     Path
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     keep = results["base_mean"].astype(float) > 0
     res = results[keep]
     ax.scatter(np.log10(res["base_mean"].astype(float)), res["log2_fc"].astype(float),

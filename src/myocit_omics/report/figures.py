@@ -166,3 +166,70 @@ def ifn_trajectory_figure(ifn: pd.DataFrame, *, max_panels: int = 12) -> Embedde
     fig.tight_layout()
     return EmbeddedFigure(caption=f"Per-patient IFN score trajectories ({method}; one line per patient)",
                           uri=_png(fig), source="tables/ifn_scores.tsv")
+
+
+def gsea_nes_figure(gsea: dict[str, pd.DataFrame], *, ifn_sets: tuple[str, ...] = (), n_top: int = 12,
+                    fdr_level: float = 0.05) -> EmbeddedFigure | None:
+    """One dot plot of GSEA across contrasts: NES by colour, -log10 FDR by size, FDR < level ringed.
+
+    Rows are the IFN sets that were tested, then the other sets with the smallest FDR in any
+    contrast (up to ``n_top`` rows in all); columns are the contrasts.
+
+    Parameters
+    ----------
+    gsea
+        Contrast -> GSEA table (``gene_set``, ``nes``, ``fdr``).
+    ifn_sets
+        Names of the project's IFN sets (shown first when tested).
+    n_top
+        Rows at most.
+    fdr_level
+        Sets below this FDR get a black ring.
+
+    Returns
+    -------
+    EmbeddedFigure or None
+        None when no table has a set.
+    """
+    frames = []
+    for contrast, table in gsea.items():
+        if {"gene_set", "nes", "fdr"} <= set(table.columns) and not table.empty:
+            frames.append(pd.DataFrame({"contrast": contrast, "gene_set": table["gene_set"].astype(str),
+                                        "nes": pd.to_numeric(table["nes"], errors="coerce"),
+                                        "fdr": pd.to_numeric(table["fdr"], errors="coerce")}))
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True).dropna(subset=["nes"])
+    if df.empty:
+        return None
+    contrasts = list(dict.fromkeys(df["contrast"]))
+    tested = set(df["gene_set"])
+    rows = [s for s in ifn_sets if s in tested][:n_top]
+    best = df[~df["gene_set"].isin(rows)].groupby("gene_set")["fdr"].min().sort_values(kind="mergesort")
+    rows += list(best.index[: max(0, n_top - len(rows))])
+    sub = df[df["gene_set"].isin(rows)]
+    ypos = {s: i for i, s in enumerate(rows)}
+    xpos = {c: i for i, c in enumerate(contrasts)}
+    x = sub["contrast"].map(xpos).to_numpy(float)
+    y = sub["gene_set"].map(ypos).to_numpy(float)
+    fdr = sub["fdr"].fillna(1.0).clip(lower=1e-10).to_numpy(float)
+    size = 20 + 40 * np.minimum(-np.log10(fdr), 6)
+    lim = max(1.0, float(np.nanmax(np.abs(sub["nes"]))))
+    fig = Figure(figsize=(2.2 + 0.9 * len(contrasts), 1.2 + 0.26 * len(rows)))  # labels widen it (tight bbox)
+    ax = fig.subplots()
+    pts = ax.scatter(x, y, c=sub["nes"].to_numpy(float), s=size, cmap="RdBu_r", vmin=-lim, vmax=lim,
+                     edgecolors=np.where(fdr < fdr_level, "black", "none"), linewidths=1.0)
+    ax.set_xticks(range(len(contrasts)), [c.replace("_x_", " x ").replace("_vs_", " vs ") for c in contrasts],
+                  rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlim(-0.6, len(contrasts) - 0.4)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(True, color="#eeeeee", lw=0.5)
+    ax.set_axisbelow(True)
+    bar = fig.colorbar(pts, ax=ax, shrink=0.8, pad=0.02)
+    bar.set_label("NES", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return EmbeddedFigure(
+        caption=f"GSEA across contrasts: IFN sets and the sets with the smallest FDR (colour: NES; dot size: "
+                f"-log10 FDR; ringed: FDR < {fdr_level:g})", uri=_png(fig), source="tables/gsea/")

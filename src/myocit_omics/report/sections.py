@@ -16,10 +16,12 @@ from typing import Any
 
 import pandas as pd
 
+from myocit_omics.genesets import IFN_SETS
 from myocit_omics.report import summaries as S
 from myocit_omics.report.figures import (
     EmbeddedFigure,
     embed_file,
+    gsea_nes_figure,
     ifn_distribution_figure,
     ifn_trajectory_figure,
 )
@@ -52,7 +54,7 @@ class Section:
         Why the section is not run or could not be drawn.
     blocks
         ``(kind, payload)`` pairs: ``text`` (str), ``table`` (HtmlTable), ``figure`` (EmbeddedFigure),
-        ``pre`` (str), ``heading`` (str).
+        ``pre`` (str), ``heading`` (str), ``details`` ((summary, [EmbeddedFigure]), folded figures).
     """
 
     id: str
@@ -82,10 +84,16 @@ class Section:
         """Add preformatted text."""
         self.blocks.append(("pre", value))
 
+    def folded(self, summary: str, figures: list[EmbeddedFigure]) -> None:
+        """Add figures folded away under a summary line (HTML ``<details>``, no script)."""
+        if figures:
+            self.blocks.append(("details", (summary, figures)))
+
     @property
     def figures(self) -> int:
-        """Number of figures in the section."""
-        return sum(1 for kind, _ in self.blocks if kind == "figure")
+        """Number of figures in the section (folded ones included)."""
+        return sum(1 if kind == "figure" else len(item[1]) for kind, item in self.blocks
+                   if kind in ("figure", "details"))
 
 
 def html_table(df: pd.DataFrame, *, title: str = "", max_rows: int = 40, source: str = "") -> HtmlTable:
@@ -374,33 +382,55 @@ def cytokine_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     return sec
 
 
+def _drop_empty_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Leave out the columns that are NA in every row (e.g. ``log2_fc_shrunk`` without shrinkage)."""
+    empty = [c for c in df.columns if df[c].isna().all()] if len(df) else []
+    return df.drop(columns=empty)
+
+
 def de_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
-    """Paired DE and GSEA per contrast: counts, top genes, top pathways, volcano plots."""
+    """Paired DE and GSEA per contrast: counts, top genes, top pathways, volcano plots.
+
+    GSEA gets one dot plot over the contrasts (drawn from the tables); the per-set enrichment plots
+    of ``plots/gsea/`` are folded away per contrast.
+    """
     sec = Section("de", "Differential expression and gene-set enrichment")
     de = run.tables_in("de")
     gsea = run.tables_in("gsea")
     if not de and not gsea:
         return _not_run(sec, run, ("assemble_expression", "expression", "de"), "tables/de/ or tables/gsea/")
     contrasts = list(dict.fromkeys([*de, *gsea]))
-    counts = []
-    for c in contrasts:
-        if c in de:
-            counts.append({"contrast": c, **S.de_counts(read_results_table(de[c]))})
+    de_tables = {c: read_results_table(p) for c, p in de.items()}
+    gsea_tables = {c: read_results_table(p) for c, p in gsea.items()}
+    counts = [{"contrast": c, **S.de_counts(de_tables[c])} for c in contrasts if c in de_tables]
     if counts:
         sec.table(pd.DataFrame(counts), title="Genes by contrast (significant: padj < 0.05)")
+    if gsea_tables:
+        sec.figure(gsea_nes_figure(gsea_tables, ifn_sets=tuple(IFN_SETS)))
+    base = run.root / "plots"
+    de_plots = plots.get("de", [])
+    enrichment = [p for p in de_plots if p.relative_to(base).as_posix().startswith("gsea/")]
+    others = [p for p in de_plots if p not in enrichment]
     for c in contrasts:
         sec.heading(f"Contrast {c}")
-        if c in de:
-            sec.table(S.de_top(read_results_table(de[c]), 15), title="Top genes by adjusted p-value",
+        if c in de_tables:
+            sec.table(_drop_empty_columns(S.de_top(de_tables[c], 15)), title="Top genes by adjusted p-value",
                       source=f"tables/de/{c}.tsv")
         else:
             sec.text("No DE table for this contrast.")
-        if c in gsea:
-            sec.table(S.gsea_top(read_results_table(gsea[c]), 15), title="Top gene sets by FDR",
+        if c in gsea_tables:
+            sec.table(_drop_empty_columns(S.gsea_top(gsea_tables[c], 15)), title="Top gene sets by FDR",
                       source=f"tables/gsea/{c}.tsv")
         else:
             sec.text("No GSEA table for this contrast.")
-    _add_plots(sec, plots.get("de", []), run)
+        mine = [p for p in enrichment if p.name.startswith(f"{c}_")
+                and not any(p.name.startswith(f"{o}_") and len(o) > len(c) for o in contrasts)]
+        sec.folded(f"Enrichment plots of {c} ({len(mine)}: IFN sets and top sets)",
+                   [embed_file(p, root=run.root) for p in mine])
+        enrichment = [p for p in enrichment if p not in mine]
+    _add_plots(sec, others, run)
+    sec.folded(f"Other enrichment plots ({len(enrichment)})",
+               [embed_file(p, root=run.root) for p in enrichment])
     return sec
 
 
