@@ -62,3 +62,86 @@ def test_run_parameters_are_checked_against_the_study(tmp_path):
     assert parse_contrast("W4_vs_W0", config).target == "W4"
     with pytest.raises(InputError, match="unknown contrast"):
         parse_contrast("W4-W0", config)
+
+
+# --------------------------------------------------------------------------- run folders and step records
+
+
+def test_run_folders_are_claimed_once_renamed_when_final_and_never_replaced(tmp_path):
+    from myocit_omics.manifest import RunManifest
+    from myocit_omics.results import claim_run_folder, complete_run_folder, find_run_folder, run_state
+
+    results = tmp_path / "results"
+    partial = claim_run_folder(results, "r1")
+    assert partial == results / "r1.partial" and partial.is_dir()
+    with pytest.raises(FileExistsError):
+        claim_run_folder(results, "r1")               # the same id again, while it is written
+    manifest = RunManifest(run_id="r1", path=ResultsTree(partial).manifest)
+    manifest.write()
+    assert run_state(partial) == "incomplete"
+    assert ResultsTree(partial).run_id == "r1"
+    final = complete_run_folder(partial)
+    assert final == results / "r1" and not partial.exists()
+    assert run_state(final) == "incomplete"           # renamed, but its manifest still says running
+    RunManifest.load(final / "run_manifest.json").finish()
+    assert run_state(final) == "complete"
+    assert find_run_folder(results, "r1") == final
+    with pytest.raises(FileExistsError):
+        claim_run_folder(results, "r1")               # a finished id is never claimed again
+    (results / "r2.partial").mkdir()
+    (results / "r2").mkdir()
+    with pytest.raises(FileExistsError):
+        complete_run_folder(results / "r2.partial")   # never renamed over an existing folder
+    assert run_state(results / "r2") == "incomplete"  # no manifest
+
+
+def test_concurrent_step_records_are_all_kept(tmp_path):
+    import threading
+
+    from myocit_omics.manifest import RunManifest, write_step_record
+
+    run = tmp_path / "run.partial"
+    manifest = RunManifest(run_id="run", path=ResultsTree(run).manifest)
+    manifest.write()
+    names = [f"step{i}" for i in range(24)]
+    threads = [threading.Thread(target=write_step_record, args=(run, n),
+                                kwargs={"status": "ok", "seconds": 0.1, "started": 0.0}) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    manifest.finish()
+    import json
+
+    saved = json.loads((run / "run_manifest.json").read_text())
+    assert set(saved["steps"]) == set(names)
+    assert saved["status"] == "ok" and saved["steps"]["step3"]["started"] == "1970-01-01T00:00:00.000Z"
+
+
+def test_a_frozen_reference_being_written_by_another_run_is_reused_not_replaced(tmp_path, monkeypatch):
+    import numpy as np
+
+    import myocit_omics.expression.pipeline as ep
+    from myocit_omics.config import default_study_config
+    from myocit_omics.expression.normalise import ReferenceExists, find_references
+
+    rng = np.random.default_rng(1)
+    counts = rng.negative_binomial(5, 0.05, size=(8, 300)).astype(float)
+    samples = pd.DataFrame({"visit": ["W0"] * 4 + ["W4"] * 4, "role": "patient"},
+                           index=[f"S{i}" for i in range(8)])
+    genes = [f"G{i}" for i in range(300)]
+    config = default_study_config()
+    first, created = ep.load_or_create_reference(tmp_path, counts, samples, genes, genes, config=config,
+                                                 file="x")
+    assert created and first.version == 1
+    files = {p.name: p.read_bytes() for p in (tmp_path / "references").iterdir()}
+    # a second run that listed the folder before the first had published v1 (the race): its own
+    # v1 is refused by the exclusive publish, and it reuses the first run's v1 after checking it
+    monkeypatch.setattr(ep, "find_references", lambda folder: {})
+    other, created = ep.load_or_create_reference(tmp_path, counts * 2, samples, genes, genes,
+                                                 config=config, file="x")
+    assert not created and other.version == 1 and other.checksum == first.checksum
+    assert {p.name: p.read_bytes() for p in (tmp_path / "references").iterdir()} == files
+    assert len(find_references(tmp_path / "references")) == 1
+    with pytest.raises(ReferenceExists):
+        first.save(tmp_path / "references")

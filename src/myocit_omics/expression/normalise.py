@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from myocit_omics.errors import InputError
-from myocit_omics.results import atomic_path
 
 #: Defaults of the gene filter rule (``expression.gene_filter`` in study.yaml).
 DEFAULT_GENE_FILTER: dict[str, float] = {"min_cpm": 1.0, "min_share": 0.25}
@@ -230,14 +229,23 @@ class ExpressionReference:
         }
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``<name>.npz`` then ``<name>.json`` (with the npz SHA-256), atomically and read-only.
+        """Write ``<name>.npz`` then ``<name>.json`` (with the npz SHA-256), read-only, never replacing.
 
-        Refuses to overwrite an existing version: a frozen reference is never changed.
+        Each file is written to a temporary name and hard-linked to its final name, which fails
+        if the name exists: of two runs freezing the same version at once exactly one writes it
+        (the other gets :class:`ReferenceExists` and reuses it, see
+        ``expression.pipeline.load_or_create_reference``). The JSON is published last, so a
+        reader that finds it finds the arrays complete.
+
+        Raises
+        ------
+        ReferenceExists
+            If this version exists already (a frozen reference is never changed).
         """
         folder = Path(folder)
         json_path = folder / f"{self.name}.json"
-        if json_path.exists():
-            raise InputError(
+        if json_path.exists() or (folder / f"{self.name}.npz").exists():
+            raise ReferenceExists(
                 "a frozen reference of this version exists already and is never overwritten",
                 file=str(json_path),
                 value=self.version,
@@ -254,9 +262,6 @@ class ExpressionReference:
         )
         data = buf.getvalue()
         self.checksum = hashlib.sha256(data).hexdigest()
-        with atomic_path(folder / f"{self.name}.npz") as tmp:
-            tmp.write_bytes(data)
-            tmp.chmod(0o444)  # frozen: read-only for everyone
         meta = {
             "schema": "myocit-expression-reference/1",
             "version": self.version,
@@ -271,9 +276,9 @@ class ExpressionReference:
             "arrays": f"{self.name}.npz",
             "arrays_sha256": self.checksum,
         }
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            tmp.chmod(0o444)
+        _publish_new(folder / f"{self.name}.npz", data, version=self.version)
+        _publish_new(json_path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                     version=self.version)
         return json_path
 
     @classmethod
@@ -313,6 +318,40 @@ class ExpressionReference:
             n_genes_input=meta.get("n_genes_input"),
             checksum=digest,
         )
+
+
+class ReferenceExists(InputError):
+    """The frozen reference version being written exists already (written by another run)."""
+
+
+def _publish_new(path: Path, data: bytes, *, version: int) -> None:
+    """Write ``data`` to ``path`` (read-only) only if ``path`` does not exist; atomically, never replacing."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    exists = ReferenceExists("a frozen reference of this version exists already and is never overwritten",
+                             file=str(path), value=version, expected="a new version number",
+                             rule="reference.exists")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.chmod(0o444)  # frozen: read-only for everyone
+        try:
+            os.link(tmp, path)  # atomic and exclusive: fails if another writer got there first
+        except FileExistsError:
+            raise exists from None
+        except OSError:  # a file system without hard links: check, then rename (a narrow race)
+            if path.exists():
+                raise exists from None
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def find_references(folder: str | Path) -> dict[int, Path]:

@@ -39,6 +39,7 @@ from myocit_omics.expression import plots
 from myocit_omics.expression.normalise import (
     ExpressionReference,
     GeneFilterRule,
+    ReferenceExists,
     find_references,
     log_cpm,
     normalised_log,
@@ -251,8 +252,36 @@ def load_or_create_reference(
         version=max(found, default=0) + 1,
         file=file,
     )
-    ref.save(folder)
-    return ref, True
+    # Lock-free: two runs may get here at once. save() publishes each file exclusively (hard
+    # link), so one run writes version N; the other waits for N's JSON (published last), loads
+    # it (the arrays' checksum is verified) and reuses it if it is the same kind of reference,
+    # else tries N + 1. Nobody reads a half-written file.
+    while True:
+        try:
+            ref.save(folder)
+            return ref, True
+        except ReferenceExists:
+            other = _wait_for_reference(folder, ref.name)
+            if other.reference == spec:
+                return other, False
+            ref.version += 1
+
+
+def _wait_for_reference(folder: Path, name: str, *, timeout: float = 300.0) -> ExpressionReference:
+    """Return the frozen reference ``name`` once its JSON is published (another run is writing it)."""
+    import time
+
+    json_path = folder / f"{name}.json"
+    deadline = time.monotonic() + timeout
+    while not json_path.exists():
+        if time.monotonic() > deadline:
+            raise InputError(
+                "a frozen reference's arrays exist without its JSON (its writer stopped part way)",
+                file=str(folder / f"{name}.npz"), expected=f"{json_path.name} next to it",
+                rule="reference.incomplete", fix="remove the .npz file if no analysis is running, and rerun",
+            )
+        time.sleep(0.2)
+    return ExpressionReference.load(json_path)
 
 
 def _h5ad_safe(value: Any) -> Any:
