@@ -16,6 +16,7 @@ imported is left out with the reason (:func:`build_deployments` returns it).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 from collections.abc import Callable
@@ -23,8 +24,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.events import DeploymentEventTrigger
 from prefect.runtime import flow_run
+from prefect.types.entrypoint import EntrypointType
 from pydantic import BaseModel, ConfigDict, Field
 
 from myocit_omics.config import StudyConfig, default_study_config, load_study_config
@@ -155,8 +158,14 @@ def _set_schema(deployment: Any, schema: dict[str, Any]) -> None:
     deployment._parameter_openapi_schema = ParameterSchema(**schema)
 
 
-def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[list[Any], dict[str, str]]:
+def build_deployments(home: str | Path, *, inbox_interval: int = 300,
+                      for_pool: bool = False) -> tuple[list[Any], dict[str, str]]:
     """Build the deployments of the dashboard for one study home.
+
+    ``ingest-batch`` and ``trial-analysis`` carry a deployment concurrency limit of one run
+    (further runs wait, state ``AwaitingConcurrencySlot``): the server, not a file lock of
+    ours, keeps two hand-ins, or two analyses of the study, from writing at once, whichever
+    worker or serving process picks them up.
 
     Parameters
     ----------
@@ -164,6 +173,10 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
         Study home; every deployment defaults its ``home`` parameter to it.
     inbox_interval
         Seconds between two scheduled ``ingest-inbox`` runs.
+    for_pool
+        Build them for a work pool (:func:`register_to_pool`): entrypoints as module paths
+        (``flows.trial_analysis.trial_analysis``), which a worker imports from the installed
+        package wherever it runs, instead of file paths relative to this process.
 
     Returns
     -------
@@ -173,6 +186,8 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
     """
     home = Path(home)
     config = _study_config(home)
+    where = {"entrypoint_type": EntrypointType.MODULE_PATH} if for_pool else {}
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
     visit_tags = [f"visit:{v}" for v in config.omics_visits]
     deployments: list[Any] = []
     left_out: dict[str, str] = {}
@@ -190,6 +205,7 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
         dep = fl.to_deployment(
             _sync=True,  # also when called where an event loop runs (e.g. beside Playwright)
             name="ingest-batch", tags=["myocit", "ingest"], parameters={"home": str(home)},
+            concurrency_limit=one_at_a_time, **where,
             description="Hand in one sample batch (folder or zip with manifest.yaml). It is validated, "
             "then stored or rejected with a report naming file, row, column and value.",
         )
@@ -202,7 +218,7 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
         return fl.to_deployment(
             _sync=True,  # also when called where an event loop runs (e.g. beside Playwright)
             name="ingest-inbox", tags=["myocit", "ingest"], parameters={"home": str(home)},
-            interval=timedelta(seconds=inbox_interval),
+            interval=timedelta(seconds=inbox_interval), **where,
             triggers=[DeploymentEventTrigger(name="batch dropped in the inbox", expect={INBOX_EVENT},
                                              match={"prefect.resource.id": "myocit.inbox*"})],
             description=f"Process every batch in {home / 'inbox'}: every {inbox_interval} s and at once "
@@ -214,6 +230,7 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
         dep = fl.to_deployment(
             _sync=True,  # also when called where an event loop runs (e.g. beside Playwright)
             name="trial-analysis", tags=["myocit", "analysis", *visit_tags], parameters={"home": str(home)},
+            concurrency_limit=one_at_a_time, **where,
             description="Analyse every accepted batch: QC, IFN scores, paired DE and GSEA, cytokines, "
             "clinical response, linking; writes results/<run-id>/ with the report.",
         )
@@ -226,4 +243,110 @@ def build_deployments(home: str | Path, *, inbox_interval: int = 300) -> tuple[l
     return deployments, left_out
 
 
-__all__ = ["INBOX_EVENT", "IngestBatchForm", "build_deployments", "ingest_run_name", "trial_analysis_schema"]
+#: Name of the automation that marks flow runs whose heartbeats stopped as Crashed.
+CRASH_AUTOMATION = "myocit: crash flow runs whose heartbeats stop"
+
+
+def ensure_crash_automation(silent_for: timedelta) -> str:
+    """Create (once per server) the automation marking flow runs Crashed when their heartbeats stop.
+
+    A worker killed mid-run (or its machine lost) cannot report anything: its flow run would
+    stay Running for ever. Flow runs send ``prefect.flow-run.heartbeat`` events every
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (workers' setting, at least 30); this
+    proactive automation sets a run Crashed when none came for ``silent_for`` and the run did
+    not finish. Choose ``silent_for`` at two or three heartbeat periods.
+
+    Parameters
+    ----------
+    silent_for
+        How long a running flow run may stay silent.
+
+    Returns
+    -------
+    str
+        The automation's id (the existing one if an automation of that name exists).
+    """
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    with contextlib.suppress(ValueError, LookupError):
+        existing = Automation.read(name=CRASH_AUTOMATION)
+        if existing is not None and existing.id is not None:
+            return str(existing.id)
+    ends = ["Completed", "Failed", "Cancelled", "Crashed"]
+    automation = Automation(
+        name=CRASH_AUTOMATION,
+        description="A flow run that stops sending heartbeats (worker or machine lost) is marked Crashed; "
+        "retry it from the dashboard.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in ends)},
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive, threshold=1, within=silent_for,
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"no heartbeat for {silent_for.total_seconds():.0f} s: "
+                                    "the worker running it stopped")],
+    )
+    return str(automation.create().id)
+
+
+def register_to_pool(home: str | Path, pool: str, *, inbox_interval: int = 300,
+                     crash_after: timedelta | None = timedelta(minutes=10)) -> dict[str, Any]:
+    """Register the deployments of ``home`` to the process work pool ``pool`` (created if missing).
+
+    Any ``prefect worker start --pool <pool>`` then runs them (the dashboard's Run buttons
+    work with no ``myocit dashboard`` serving); several workers on one pool share the runs.
+    The API is the one of ``PREFECT_API_URL`` (and ``PREFECT_API_AUTH_STRING``).
+
+    Parameters
+    ----------
+    home
+        Study home (the deployments' default ``home``); workers must see it at the same path.
+    pool
+        Work pool name.
+    inbox_interval
+        Seconds between two scheduled ``ingest-inbox`` runs.
+    crash_after
+        Heartbeat silence after which a running flow run is marked Crashed
+        (:func:`ensure_crash_automation`); None: no such automation.
+
+    Returns
+    -------
+    dict
+        ``{"deployments": {name: id}, "left_out": {name: reason}, "pool_created": bool}``.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    created = False
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            from prefect.workers.process import ProcessWorker
+
+            template = ProcessWorker.get_default_base_job_template()
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process", base_job_template=template))
+            created = True
+    deployments, left_out = build_deployments(home, inbox_interval=inbox_interval, for_pool=True)
+    ids = {d.name: str(d.apply(work_pool_name=pool)) for d in deployments}
+    if crash_after is not None:
+        ensure_crash_automation(crash_after)
+    return {"deployments": ids, "left_out": left_out, "pool_created": created}
+
+
+__all__ = [
+    "CRASH_AUTOMATION",
+    "INBOX_EVENT",
+    "IngestBatchForm",
+    "build_deployments",
+    "ensure_crash_automation",
+    "ingest_run_name",
+    "register_to_pool",
+    "trial_analysis_schema",
+]

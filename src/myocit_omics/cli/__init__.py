@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "cytokines": "Read cytokine instrument exports, fit standard curves, write the common long table.",
     "report": "Re-render the HTML report of a results folder without recomputing.",
     "dashboard": "Start (or reuse) the local Prefect server and serve the deployments.",
+    "deploy": "Register the deployments to a process work pool (run by `prefect worker start`).",
+    "lab_server": "Run PostgreSQL and a Prefect server on it with basic auth, until Ctrl-C.",
 }
 
 

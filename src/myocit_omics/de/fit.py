@@ -51,6 +51,10 @@ def make_inference(*, n_cpus: int = 1) -> tuple[Any, str]:
     except ImportError:
         fast_inference = None
     if fast_inference is not None:
+        from myocit_omics.dask_kernels import inference_on_dask_worker  # issue 16: Dask task runner
+
+        if (on_dask := inference_on_dask_worker(n_cpus=n_cpus)) is not None:
+            return on_dask, "myocit_omics.deseq FastInference (gene blocks as Dask tasks)"
         return fast_inference(fast=True, n_cpus=n_cpus), "myocit_omics.deseq FastInference"
     from pydeseq2.default_inference import DefaultInference
 
