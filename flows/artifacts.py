@@ -8,6 +8,7 @@ to Prefect. Called at the end of ``flows/trial_analysis.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -40,11 +41,19 @@ def publish_artifacts(tree_root: str, *, run_id: str, top_n: int = 20) -> list[s
     Returns
     -------
     list of str
-        The keys published, in order. An artifact Prefect refuses is logged and skipped.
+        The keys published, in order. An artifact Prefect refuses is logged and skipped. A run
+        that is not complete (:func:`myocit_omics.results.run_state`) has every description
+        start with ``INCOMPLETE run``.
     """
+    from myocit_omics.results import run_state
+
     logger = _logger()
     published: list[str] = []
+    incomplete = run_state(tree_root) == "incomplete"
     for spec in build_artifacts(tree_root, run_id=run_id, top_n=top_n):
+        if incomplete:  # never shown as a finished run's results
+            spec = dataclasses.replace(
+                spec, description=f"INCOMPLETE run (not finished; folder {tree_root}): {spec.description}")
         try:
             if spec.kind == "table":
                 create_table_artifact(table=spec.content, key=spec.key, description=spec.description)

@@ -109,7 +109,8 @@ def trial_analysis_schema(schema: dict[str, Any], config: StudyConfig, *, home: 
         props["home"]["description"] = f"Study home (default for this dashboard: {home})."
     if "run_id" in props:
         _restrict(props["run_id"], string={"pattern": r"^[A-Za-z0-9._-]+$"},
-                  description="Name of the results folder; empty: the UTC start time.")
+                  description="Name of the results folder; empty: the UTC start time. A name that already "
+                  "has a folder is refused (results are never replaced).")
     if "visits" in props:
         _restrict(props["visits"], items={"type": "string", "enum": list(config.visits)},
                   description=f"Visits to analyse; empty: the omics visits {', '.join(config.omics_visits)}.")
@@ -127,6 +128,10 @@ def trial_analysis_schema(schema: dict[str, Any], config: StudyConfig, *, home: 
         ids = [c.id for c in config.contrasts]
         _restrict(props["contrasts"], items={"type": "string", "enum": ids},
                   description="Contrasts of study.yaml to run; empty: all of them.")
+    if "task_runner" in props:
+        _restrict(props["task_runner"], string={"pattern": r"^(threads|dask|(dask|tcp)://\S+)$"},
+                  description="threads, dask (a local cluster for this run) or dask://host:port; empty: "
+                  "$MYOCIT_TASK_RUNNER or study.yaml execution.task_runner, else threads.")
     return out
 
 

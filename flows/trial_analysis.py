@@ -1,41 +1,44 @@
 """The ``trial-analysis`` flow: every accepted batch of the study -> one results folder.
 
-Steps (each a task calling one library entry point, docs/contracts.md section 6):
-clinical response and PK -> cytokines -> expression (assembly, QC, normalisation, IFN
-scores) -> paired DE and GSEA -> linking -> run manifest -> report -> dashboard artifacts.
+Shape (docs/runs.md):
 
-A step that fails is recorded in ``run_manifest.json`` with its reason; the steps that
-need its output are skipped (and say why), the others still run, and the report is
-still written. Tasks pass paths and small dicts only.
+1. **Plan** (in the flow, before any task): the parameters are resolved against study.yaml
+   and the catalog (:func:`myocit_omics.analysis.start_run`). A refused parameter, or a run id
+   whose folder exists, ends the run as Failed with the reason (parameter and fix) as its
+   state message; no task runs and no folder is made. Otherwise ``results/<run-id>.partial/``
+   is claimed, its manifest says ``running``, and the plan is shown as artifact ``run-plan``.
+2. **Steps** as Prefect tasks that receive only the study home and the run id (each rebuilds
+   the context from the run folder), submitted to the task runner as soon as what they need
+   is done: clinical, cytokines and expression assembly at once; expression after assembly;
+   DE after expression (and clinical, for responder status); linking after clinical,
+   cytokines and expression, alongside DE; the report last. A step writes its own record to
+   ``steps/<step>.json``; a step that fails is recorded with its reason, the steps that need
+   its output are skipped (and say why), the others still run, and the report is still written.
+3. **Finish**: the manifest is made final and the folder renamed to ``results/<run-id>/``;
+   then the dashboard artifacts are published.
+
+The task runner is a setting (``task_runner`` parameter, ``$MYOCIT_TASK_RUNNER``,
+``execution.task_runner`` in study.yaml): see :mod:`flows.runners`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
+from flows.runners import describe, make_task_runner, runner_setting
 from myocit_omics import progress
-from myocit_omics.analysis import (
-    AnalysisContext,
-    StepSkipped,
-    apply_overrides,
-    prepare_context,
-    step_assemble_expression,
-    step_clinical,
-    step_cytokines,
-    step_de,
-    step_expression,
-    step_linking,
-    step_report,
-)
+from myocit_omics.analysis import finish_run, load_config, run_step, start_run
+from myocit_omics.errors import InputError, ValidationFailed
+from myocit_omics.manifest import read_step_records, write_step_record
+from myocit_omics.settings import study_home
 
 
 def _run_name() -> str:
@@ -51,62 +54,66 @@ def _task(name: str, modality: str) -> Callable[[Callable[..., Any]], Any]:
 
 
 @_task("clinical-response", "clinical")
-def clinical_task(ctx: AnalysisContext) -> dict[str, Any]:
+def clinical_task(home: str, run_id: str) -> dict[str, Any]:
     """Clinical outcomes (TIS, PRINTO) and PK exposure."""
-    return step_clinical(ctx)
+    return run_step("clinical", home, run_id)
 
 
 @_task("cytokines", "cytokine")
-def cytokines_task(ctx: AnalysisContext) -> dict[str, Any]:
+def cytokines_task(home: str, run_id: str) -> dict[str, Any]:
     """Cytokine plates: curves, censoring, bridging."""
-    return step_cytokines(ctx)
+    return run_step("cytokines", home, run_id)
 
 
 @_task("assemble-expression", "rnaseq")
-def assemble_task(ctx: AnalysisContext) -> dict[str, Any]:
+def assemble_task(home: str, run_id: str) -> dict[str, Any]:
     """All accepted RNA-seq batches -> one AnnData."""
-    return step_assemble_expression(ctx)
+    return run_step("assemble_expression", home, run_id)
 
 
-def _with_progress(step: str, run: Callable[[AnalysisContext], dict[str, Any]],
-                   ctx: AnalysisContext) -> dict[str, Any]:
-    """Run a long step with a progress artifact (key ``<step>-progress``) and a log line per milestone."""
-    logger = get_run_logger()
-    artifact = create_progress_artifact(progress=0.0, key=f"{step}-progress", description=STEP_TITLES[step])
+def _with_progress(step: str) -> Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]:
+    """Wrap a long step with a progress artifact (key ``<step>-progress``) and a log line per milestone."""
 
-    def listener(fraction: float, message: str) -> None:
-        update_progress_artifact(artifact_id=artifact, progress=100.0 * fraction,
-                                 description=f"{STEP_TITLES[step]}: {message}")
-        logger.info("%s %3.0f%%: %s", step, 100.0 * fraction, message)
+    def wrap(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        logger = get_run_logger()
+        title = STEP_TITLES[step]
+        artifact = create_progress_artifact(progress=0.0, key=f"{step}-progress", description=title)
 
-    with progress.reporting(listener):
-        out = run(ctx)
-    update_progress_artifact(artifact_id=artifact, progress=100.0, description=f"{STEP_TITLES[step]}: done")
-    return out
+        def listener(fraction: float, message: str) -> None:
+            update_progress_artifact(artifact_id=artifact, progress=100.0 * fraction,
+                                     description=f"{STEP_TITLES[step]}: {message}")
+            logger.info("%s %3.0f%%: %s", step, 100.0 * fraction, message)
+
+        with progress.reporting(listener):
+            out = run()
+        update_progress_artifact(artifact_id=artifact, progress=100.0, description=f"{title}: done")
+        return out
+
+    return wrap
 
 
 @_task("expression-qc-ifn", "rnaseq")
-def expression_task(ctx: AnalysisContext) -> dict[str, Any]:
+def expression_task(home: str, run_id: str) -> dict[str, Any]:
     """QC, frozen normalisation, IFN scores."""
-    return _with_progress("expression", step_expression, ctx)
+    return run_step("expression", home, run_id, wrap=_with_progress("expression"))
 
 
 @_task("paired-de-gsea", "rnaseq")
-def de_task(ctx: AnalysisContext) -> dict[str, Any]:
+def de_task(home: str, run_id: str) -> dict[str, Any]:
     """Paired DE per contrast and GSEA."""
-    return _with_progress("de", step_de, ctx)
+    return run_step("de", home, run_id, wrap=_with_progress("de"))
 
 
 @_task("linking", "linking")
-def linking_task(ctx: AnalysisContext) -> dict[str, Any]:
+def linking_task(home: str, run_id: str) -> dict[str, Any]:
     """IFN and cytokine change against clinical change, ROC, mixed model, PK/PD."""
-    return step_linking(ctx)
+    return run_step("linking", home, run_id)
 
 
 @_task("report", "report")
-def report_task(ctx: AnalysisContext) -> dict[str, Any]:
+def report_task(home: str, run_id: str) -> dict[str, Any]:
     """Render report.html from the results tree."""
-    return step_report(ctx)
+    return run_step("report", home, run_id)
 
 
 @_task("dashboard-artifacts", "report")
@@ -118,15 +125,16 @@ def artifacts_task(run_dir: str, run_id: str) -> dict[str, Any]:
     return {"artifact_keys": list(keys or [])}
 
 
-#: (step name, task, steps it needs)
-STEPS: list[tuple[str, Any, tuple[str, ...]]] = [
-    ("clinical", clinical_task, ()),
-    ("cytokines", cytokines_task, ()),
-    ("assemble_expression", assemble_task, ()),
-    ("expression", expression_task, ("assemble_expression",)),
-    ("de", de_task, ("expression",)),
-    ("linking", linking_task, ()),
-    ("report", report_task, ()),
+#: (step name, task, steps whose success it needs, steps that must have finished first)
+STEPS: list[tuple[str, Any, tuple[str, ...], tuple[str, ...]]] = [
+    ("clinical", clinical_task, (), ()),
+    ("cytokines", cytokines_task, (), ()),
+    ("assemble_expression", assemble_task, (), ()),
+    ("expression", expression_task, ("assemble_expression",), ()),
+    ("de", de_task, ("expression",), ("clinical",)),  # clinical gives the responder status
+    ("linking", linking_task, (), ("clinical", "cytokines", "expression")),
+    ("report", report_task, (),
+     ("clinical", "cytokines", "assemble_expression", "expression", "de", "linking")),
 ]
 
 
@@ -141,6 +149,35 @@ STEP_TITLES = {
 }
 
 
+def _settle(step: str, future: Any, run_dir: str, logger: Any) -> str:
+    """Wait for a step's task; make sure its record exists; return ``ok``, ``skipped`` or ``failed``."""
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        result = future.result()
+        record = read_step_records(run_dir).get(step)
+        if record is None:  # a task that does not record itself (e.g. a stand-in in a test)
+            record = write_step_record(run_dir, step, status="ok", seconds=0.0, summary=result)
+        status = record["status"]
+        if status == "ok":
+            logger.info("%s: %s", step, (record.get("summary") or {}).get("summary", "done")
+                        if isinstance(record.get("summary"), dict) else "done")
+        else:
+            logger.warning("%s %s: %s", step, status, record.get("error"))
+        return str(status)
+    record = read_step_records(run_dir).get(step)
+    if record is None or record.get("status") != "failed":
+        try:
+            future.result()
+            reason = state.message or state.name
+        except Exception as exc:  # the task's exception (or a crash): this is the reason
+            reason = f"{type(exc).__name__}: {exc}"
+        write_step_record(run_dir, step, status="failed", seconds=0.0, error=reason)
+        record = {"error": reason}
+    logger.error("%s failed: %s", step, record.get("error"))
+    return "failed"
+
+
 @flow(name="trial-analysis", flow_run_name=_run_name, log_prints=False)
 def trial_analysis(
     home: str | None = None,
@@ -149,6 +186,7 @@ def trial_analysis(
     reference: str | None = None,
     gene_sets: list[str] | None = None,
     contrasts: list[str] | None = None,
+    task_runner: str | None = None,
 ) -> str | State:
     """Analyse every accepted batch of the study and write ``results/<run-id>/``.
 
@@ -157,7 +195,8 @@ def trial_analysis(
     home
         Study home (default: ``$MYOCIT_HOME`` or ``<repo>/data``).
     run_id
-        Name of the results folder (default: the UTC start time).
+        Name of the results folder (default: the UTC start time, with ``-2``... if taken). A
+        run id whose folder exists is refused: results are never replaced.
     visits
         Visits to analyse (default: the study's omics visits).
     reference
@@ -165,69 +204,100 @@ def trial_analysis(
     gene_sets
         Extra GMT files whose sets are scored and tested alongside the shipped IFN sets.
     contrasts
-        Contrast ids of study.yaml to run, or specs ``visit:W4:W0`` (default: all configured).
+        Contrast ids of study.yaml to run, or specs ``visit:W4:W0`` (default: all configured
+        whose visits are among ``visits``).
+    task_runner
+        ``threads``, ``dask`` or a Dask cluster address (default: ``$MYOCIT_TASK_RUNNER``,
+        study.yaml ``execution.task_runner``, else threads).
 
     Returns
     -------
     str or State
         The results folder; a ``Failed`` state naming the failed steps if any step failed
-        (every other step's results are kept).
+        (every other step's results are kept), or the refused parameter and its fix.
     """
     logger = get_run_logger()
     name = flow_run.name or ""
-    run_id = run_id or (name.split("/", 1)[1] if name.startswith("trial-analysis/") else None)
-    ctx = prepare_context(home=home, run_id=run_id)
-    apply_overrides(ctx, visits=visits, reference=reference, gene_sets=gene_sets, contrasts=contrasts)
-    logger.info("Study %r, home %s: %s. Results go to %s", ctx.config.study, ctx.home,
-                ctx.describe_inputs(), ctx.tree.root)
-
-    progress = create_progress_artifact(progress=0.0, key="analysis-progress",
-                                        description=f"trial-analysis {ctx.tree.run_id}: steps done")
-    done: dict[str, str] = {}
-    for i, (step, step_task, needs) in enumerate(STEPS, start=1):
-        missing = [n for n in needs if done.get(n) != "ok"]
-        logger.info("Step %d/%d: %s", i, len(STEPS), STEP_TITLES[step])
-        t0 = time.perf_counter()
-        if missing:
-            reason = f"needs {', '.join(missing)}, which did not complete"
-            ctx.manifest.record_step(step, status="skipped", seconds=0.0, error=reason)
-            logger.warning("%s skipped: %s", step, reason)
-            done[step] = "skipped"
-        else:
-            try:
-                summary = step_task(ctx)
-            except StepSkipped as exc:
-                ctx.manifest.record_step(step, status="skipped", seconds=time.perf_counter() - t0,
-                                         error=str(exc))
-                logger.warning("%s skipped: %s", step, exc)
-                done[step] = "skipped"
-            except Exception as exc:  # one step's failure must not lose the others' results
-                ctx.manifest.record_step(step, status="failed", seconds=time.perf_counter() - t0,
-                                         error=f"{type(exc).__name__}: {exc}")
-                logger.error("%s failed: %s", step, exc)
-                done[step] = "failed"
-            else:
-                ctx.manifest.record_step(step, status="ok", seconds=time.perf_counter() - t0,
-                                         summary=summary)
-                logger.info("%s: %s", step, (summary or {}).get("summary", "done"))
-                done[step] = "ok"
-        update_progress_artifact(artifact_id=progress, progress=100.0 * i / (len(STEPS) + 1))
-
-    ctx.manifest.finish()
+    named = name.split("/", 1)[1] if name.startswith("trial-analysis/") else None
     try:
-        artifacts_task(str(ctx.tree.root), ctx.tree.run_id)
+        execution = _execution(load_config(study_home(home)))
+        setting = runner_setting(task_runner, execution)
+        runner = make_task_runner(setting, execution)
+        ctx = start_run(home=home, run_id=run_id, default_run_id=named, visits=visits, reference=reference,
+                        gene_sets=gene_sets, contrasts=contrasts)
+    except (InputError, ValidationFailed) as exc:
+        # refused before any step, and before a results folder exists: the state message is
+        # the reason, with the parameter and the fix
+        logger.error("Run refused before any step: %s", exc)
+        return Failed(message=f"refused before any step ran: {exc}")
+    run_id, home_s, run_dir = ctx.tree.run_id, str(ctx.home), str(ctx.tree.root)
+    if named and named != run_id:
+        logger.warning("results folder %s: the run name's id %s was taken", run_id, named)
+    plan = ctx.plan
+    if plan is not None:
+        ctx.manifest.plan = {**plan.to_dict(), "task_runner": setting}
+        ctx.manifest.write()
+        create_markdown_artifact(key="run-plan", markdown=plan.markdown(run_id=run_id)
+                                 + f"\nTask runner: {describe(setting)}.\n",
+                                 description=f"What run `{run_id}` does, resolved before its first step.")
+    logger.info("Study %r, home %s: %s. Results go to %s; task runner: %s", ctx.config.study, ctx.home,
+                ctx.describe_inputs(), ctx.tree.root, describe(setting))
+
+    progress_id = create_progress_artifact(progress=0.0, key="analysis-progress",
+                                           description=f"trial-analysis {run_id}: steps done")
+    futures: dict[str, Any] = {}
+    outcome: dict[str, str] = {}
+    with runner:
+        for step, step_task, needs, after in STEPS:
+            for dep in (*needs, *after):  # wait for what this step needs; the others keep running
+                if dep not in outcome and dep in futures:
+                    outcome[dep] = _settle(dep, futures[dep], run_dir, logger)
+                    update_progress_artifact(artifact_id=progress_id,
+                                             progress=100.0 * len(outcome) / (len(STEPS) + 1))
+            missing = [n for n in needs if outcome.get(n) != "ok"]
+            if missing:
+                reason = f"needs {', '.join(missing)}, which did not complete"
+                write_step_record(run_dir, step, status="skipped", seconds=0.0, error=reason)
+                logger.warning("%s skipped: %s", step, reason)
+                outcome[step] = "skipped"
+                continue
+            logger.info("Step %s: %s", step, STEP_TITLES.get(step, step))
+            # edges of the run graph: only to steps that completed (Prefect does not start a task
+            # whose wait_for failed; a failed step's dependants were handled above)
+            wait = [futures[d] for d in (*needs, *after) if d in futures and futures[d].state.is_completed()]
+            futures[step] = runner.submit(step_task, parameters={"home": home_s, "run_id": run_id},
+                                          wait_for=wait or None)
+        for step, _, _, _ in STEPS:
+            if step not in outcome:
+                outcome[step] = _settle(step, futures[step], run_dir, logger)
+
+    run_root = finish_run(home_s, run_id)
+    manifest = _manifest(run_root)
+    try:
+        artifacts_task(str(run_root), run_id)
     except Exception as exc:  # the dashboard is a view; the results tree is the record
         logger.error("dashboard artifacts not published: %s", exc)
-    update_progress_artifact(artifact_id=progress, progress=100.0)
-    status = ctx.manifest.status
-    logger.info("Run %s finished (%s). Results: %s", ctx.tree.run_id, status, ctx.tree.root)
+    update_progress_artifact(artifact_id=progress_id, progress=100.0)
+    status = manifest.get("status")
+    logger.info("Run %s finished (%s). Results: %s", run_id, status, run_root)
     if status != "ok":
-        failed = [s for s, v in ctx.manifest.steps.items() if v["status"] == "failed"]
+        failed = [s for s, v in (manifest.get("steps") or {}).items() if v.get("status") == "failed"]
         # a Failed state, not an exception: the dashboard shows the run as failed with this
         # message, and nobody is shown a traceback for a step whose reason is in the manifest
-        return Failed(message=f"steps failed: {', '.join(failed)}; results so far in {ctx.tree.root}; "
-                      f"reasons in {ctx.tree.manifest}", data=str(ctx.tree.root))
-    return str(ctx.tree.root)
+        return Failed(message=f"steps failed: {', '.join(failed)}; results so far in {run_root}; "
+                      f"reasons in {run_root / 'run_manifest.json'}", data=str(run_root))
+    return str(run_root)
+
+
+def _execution(config: Any) -> dict[str, Any]:
+    return dict(getattr(config, "execution", None) or {})
+
+
+def _manifest(run_root: Any) -> dict[str, Any]:
+    """Return the finished run's manifest as a dict."""
+    import json
+
+    return json.loads((run_root / "run_manifest.json").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,3 +62,57 @@ def test_run_parameters_are_checked_against_the_study(tmp_path):
     assert parse_contrast("W4_vs_W0", config).target == "W4"
     with pytest.raises(InputError, match="unknown contrast"):
         parse_contrast("W4-W0", config)
+
+
+# --------------------------------------------------------------------------- run folders and step records
+
+
+def test_run_folders_are_claimed_once_renamed_when_final_and_never_replaced(tmp_path):
+    from myocit_omics.manifest import RunManifest
+    from myocit_omics.results import claim_run_folder, complete_run_folder, find_run_folder, run_state
+
+    results = tmp_path / "results"
+    partial = claim_run_folder(results, "r1")
+    assert partial == results / "r1.partial" and partial.is_dir()
+    with pytest.raises(FileExistsError):
+        claim_run_folder(results, "r1")               # the same id again, while it is written
+    manifest = RunManifest(run_id="r1", path=ResultsTree(partial).manifest)
+    manifest.write()
+    assert run_state(partial) == "incomplete"
+    assert ResultsTree(partial).run_id == "r1"
+    final = complete_run_folder(partial)
+    assert final == results / "r1" and not partial.exists()
+    assert run_state(final) == "incomplete"           # renamed, but its manifest still says running
+    RunManifest.load(final / "run_manifest.json").finish()
+    assert run_state(final) == "complete"
+    assert find_run_folder(results, "r1") == final
+    with pytest.raises(FileExistsError):
+        claim_run_folder(results, "r1")               # a finished id is never claimed again
+    (results / "r2.partial").mkdir()
+    (results / "r2").mkdir()
+    with pytest.raises(FileExistsError):
+        complete_run_folder(results / "r2.partial")   # never renamed over an existing folder
+    assert run_state(results / "r2") == "incomplete"  # no manifest
+
+
+def test_concurrent_step_records_are_all_kept(tmp_path):
+    import threading
+
+    from myocit_omics.manifest import RunManifest, write_step_record
+
+    run = tmp_path / "run.partial"
+    manifest = RunManifest(run_id="run", path=ResultsTree(run).manifest)
+    manifest.write()
+    names = [f"step{i}" for i in range(24)]
+    threads = [threading.Thread(target=write_step_record, args=(run, n),
+                                kwargs={"status": "ok", "seconds": 0.1, "started": 0.0}) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    manifest.finish()
+    import json
+
+    saved = json.loads((run / "run_manifest.json").read_text())
+    assert set(saved["steps"]) == set(names)
+    assert saved["status"] == "ok" and saved["steps"]["step3"]["started"] == "1970-01-01T00:00:00.000Z"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +18,19 @@ from typing import Any
 
 import pandas as pd
 
-from myocit_omics.config import Contrast, Reference, StudyConfig, default_study_config, load_study_config
+from myocit_omics.config import Contrast, StudyConfig, default_study_config, load_study_config
 from myocit_omics.errors import InputError
-from myocit_omics.manifest import RunManifest
-from myocit_omics.results import ResultsTree, write_h5ad
+from myocit_omics.manifest import RunManifest, write_step_record
+from myocit_omics.plan import RunPlan, resolve_plan
+from myocit_omics.results import (
+    PARTIAL_SUFFIX,
+    ResultsTree,
+    claim_run_folder,
+    complete_run_folder,
+    find_run_folder,
+    run_state,
+    write_h5ad,
+)
 from myocit_omics.settings import study_home
 
 
@@ -27,9 +38,18 @@ class StepSkipped(Exception):
     """A step has nothing to do (e.g. no batch of its kind was accepted); the reason is the message."""
 
 
+class RunIdTaken(InputError):
+    """A run id whose results folder (finished or being written) exists; results are never replaced."""
+
+
 @dataclass
 class AnalysisContext:
-    """Everything a step needs: the home, the configuration, the store, the results tree."""
+    """Everything a step needs: the home, the configuration, the store, the results tree.
+
+    Built once by :func:`start_run` (which claims the run folder) and rebuilt inside every
+    task by :func:`open_context` from the study home and the run id: a task receives only
+    those two strings, so it may run in a thread, another process or on a Dask worker.
+    """
 
     home: Path
     config: StudyConfig
@@ -37,7 +57,13 @@ class AnalysisContext:
     tree: ResultsTree
     manifest: RunManifest
     visits: list[str]
+    plan: RunPlan | None = None
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        """The run id."""
+        return self.tree.run_id
 
     def batches(self, kind: str) -> list[Any]:
         """Return the accepted, not superseded batches of a kind."""
@@ -81,44 +107,158 @@ def _batch_entry(batch: Any) -> dict[str, Any]:
     }
 
 
-def prepare_context(*, home: str | Path | None = None, run_id: str | None = None) -> AnalysisContext:
-    """Open the study and create ``results/<run-id>/`` with a first manifest.
+def _open_home(home: str | Path | None) -> Path:
+    home_path = study_home(home)
+    if not home_path.is_dir():
+        raise InputError("study home does not exist", file=str(home_path),
+                         expected="a folder made by `myocit ingest`", rule="home.missing",
+                         fix="ingest a batch first, or pass --home")
+    return home_path
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a valid folder name, else raise :class:`InputError`."""
+    bad = run_id.endswith(PARTIAL_SUFFIX) or run_id in (".", "..")
+    if bad or not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
+        raise InputError("run id may contain letters, digits, '.', '_' and '-' only (not ending in .partial)",
+                         file="parameter run_id", value=run_id, rule="run_id.pattern",
+                         fix="choose another run id, e.g. the date and what the run is for")
+    return run_id
+
+
+def refuse_taken_run_id(home: Path, run_id: str) -> None:
+    """Raise :class:`RunIdTaken` if ``results/<run-id>`` or ``results/<run-id>.partial`` exists."""
+    existing = find_run_folder(home / "results", run_id)
+    if existing is not None:
+        raise RunIdTaken(
+            f"run id {run_id!r} is taken: {existing} exists ({run_state(existing)}), and a results folder is "
+            "never replaced", file="parameter run_id", value=run_id, rule="run_id.taken",
+            fix="choose another run id (--run-id NAME, or the run form's run_id), or leave it empty for a "
+            "new time-stamped one")
+
+
+def plan_run(*, home: str | Path | None = None, run_id: str | None = None, visits: list[str] | None = None,
+             reference: str | None = None, gene_sets: list[str] | None = None,
+             contrasts: list[str] | None = None) -> tuple[Path, StudyConfig, RunPlan]:
+    """Resolve a run's plan before anything is written (see :mod:`myocit_omics.plan`).
+
+    Returns
+    -------
+    tuple
+        ``(home, study configuration, plan)``.
+
+    Raises
+    ------
+    InputError
+        The home is missing, a parameter is refused (named with its fix), or an explicit run
+        id is taken (:class:`RunIdTaken`).
+    """
+    from myocit_omics.store import StudyStore
+
+    home_path = _open_home(home)
+    if run_id:
+        refuse_taken_run_id(home_path, check_run_id(run_id))
+    config = load_config(home_path)
+    plan = resolve_plan(config, store=StudyStore(home_path), home=home_path, visits=visits,
+                        reference=reference, gene_sets=gene_sets, contrasts=contrasts)
+    return home_path, config, plan
+
+
+def start_run(*, home: str | Path | None = None, run_id: str | None = None, default_run_id: str | None = None,
+              visits: list[str] | None = None, reference: str | None = None,
+              gene_sets: list[str] | None = None, contrasts: list[str] | None = None) -> AnalysisContext:
+    """Resolve the plan, claim ``results/<run-id>.partial/`` and write the first manifest.
 
     Parameters
     ----------
     home
         Study home; default from :func:`myocit_omics.settings.study_home`.
     run_id
-        Results folder name; default :func:`new_run_id`.
+        Results folder name. An explicit id whose folder exists (finished or ``.partial``) is
+        refused; the default (``default_run_id``, else :func:`new_run_id`) gets a suffix
+        ``-2``, ``-3``... instead.
+    default_run_id
+        The default id (the flow passes the time stamp of its run name).
+    visits, reference, gene_sets, contrasts
+        The run's parameters (see :func:`myocit_omics.plan.resolve_plan`).
 
     Returns
     -------
     AnalysisContext
-        The context shared by the steps.
+        The context; its manifest says ``"status": "running"`` with this process's pid and host.
     """
     from myocit_omics.store import StudyStore
 
-    home_path = study_home(home)
-    if not home_path.is_dir():
-        raise InputError("study home does not exist", file=str(home_path),
-                         expected="a folder made by `myocit ingest`", rule="home.missing",
-                         fix="ingest a batch first, or pass --home")
-    config = load_config(home_path)
+    home_path, base_config, plan = plan_run(home=home, run_id=run_id, visits=visits, reference=reference,
+                                            gene_sets=gene_sets, contrasts=contrasts)
+    results = home_path / "results"
+    if run_id:
+        try:
+            root = claim_run_folder(results, run_id)
+        except FileExistsError:  # claimed by another run since the check
+            refuse_taken_run_id(home_path, run_id)
+            raise
+    else:
+        stamp = check_run_id(default_run_id) if default_run_id else new_run_id()
+        for n in range(1, 1000):
+            candidate = stamp if n == 1 else f"{stamp}-{n}"
+            try:
+                root = claim_run_folder(results, candidate)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - a thousand runs in one second
+            raise InputError("no free time-stamped run id", file=str(results), rule="run_id.exhausted")
+    config = plan.apply(base_config)
     store = StudyStore(home_path)
-    run_id = run_id or new_run_id()
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
-        raise InputError("run id may contain letters, digits, '.', '_' and '-' only", file="run_id",
-                         value=run_id, rule="run_id.pattern")
-    tree = ResultsTree(home_path / "results" / run_id)
-    manifest = RunManifest(run_id=run_id, path=tree.manifest, seed=config.seed)
+    tree = ResultsTree(root)
+    manifest = RunManifest(run_id=tree.run_id, path=tree.manifest, seed=config.seed)
     manifest.inputs = [_batch_entry(b) for b in store.batches()]
     manifest.extra["home"] = str(home_path)
     manifest.extra["study"] = config.study
+    manifest.plan = plan.to_dict()
     ctx = AnalysisContext(home=home_path, config=config, store=store, tree=tree, manifest=manifest,
-                          visits=list(config.omics_visits))
-    manifest.parameters = _parameters(ctx)
+                          visits=list(plan.visits), plan=plan)
+    manifest.parameters = {**_parameters(ctx), "overrides": plan.requested}
     manifest.write()
     return ctx
+
+
+def open_context(home: str | Path, run_id: str) -> AnalysisContext:
+    """Rebuild a running run's context from the study home and the run id (inside a task).
+
+    The configuration and visits come from the plan stored in ``run_manifest.json``, so every
+    task sees exactly the parameters the run was started with.
+    """
+    from myocit_omics.store import StudyStore
+
+    home_path = _open_home(home)
+    root = find_run_folder(home_path / "results", run_id)
+    if root is None:
+        raise InputError("no results folder for this run", file=str(home_path / "results"), value=run_id,
+                         rule="run.missing")
+    manifest = RunManifest.load(root / "run_manifest.json")
+    config = StudyConfig.model_validate(manifest.parameters["config"])
+    plan = RunPlan.from_dict(manifest.plan) if manifest.plan else None
+    return AnalysisContext(home=home_path, config=config, store=StudyStore(home_path), tree=ResultsTree(root),
+                           manifest=manifest,
+                           visits=list(manifest.parameters.get("visits") or config.omics_visits),
+                           plan=plan)
+
+
+def finish_run(home: str | Path, run_id: str) -> Path:
+    """Merge the step records into a final manifest, then rename ``<run-id>.partial`` to ``<run-id>``.
+
+    Returns
+    -------
+    Path
+        The finished results folder.
+    """
+    ctx = open_context(home, run_id)
+    ctx.manifest.finish()
+    if not ctx.tree.root.name.endswith(PARTIAL_SUFFIX):
+        return ctx.tree.root
+    return complete_run_folder(ctx.tree.root)
 
 
 def _parameters(ctx: AnalysisContext) -> dict[str, Any]:
@@ -127,86 +267,77 @@ def _parameters(ctx: AnalysisContext) -> dict[str, Any]:
 
 def parse_contrast(spec: str, config: StudyConfig) -> Contrast:
     """Return the configured contrast with this id, or parse ``variable:target:reference``."""
-    for c in config.contrasts:
-        if c.id == spec:
-            return c
-    parts = spec.split(":")
-    if len(parts) != 3 or not all(parts):
-        raise InputError(
-            "unknown contrast", file="contrasts", value=spec,
-            expected=f"one of {[c.id for c in config.contrasts]} or variable:target:reference (visit:W4:W0)",
-            rule="contrast.spec",
-        )
-    variable, target, reference = parts
-    return Contrast(id=f"{target}_vs_{reference}", variable=variable, target=target, reference=reference)
+    from myocit_omics.plan import _contrast
+
+    return _contrast(spec, config)
 
 
 def resolve_overrides(config: StudyConfig, *, visits: list[str] | None = None, reference: str | None = None,
                       gene_sets: list[str] | None = None,
                       contrasts: list[str] | None = None) -> tuple[StudyConfig, list[str]]:
-    """Check the run's parameters against the study and return (configuration, visits).
+    """Check the run's parameters against study.yaml alone and return (configuration, visits).
+
+    The catalog-aware checks (reference samples, gene coverage, covariates) are in
+    :func:`plan_run`.
 
     Raises
     ------
     InputError
         For an unknown visit, reference or contrast, or a missing GMT file.
     """
-    updates: dict[str, Any] = {}
-    run_visits = list(config.omics_visits)
-    if visits:
-        bad = [v for v in visits if not config.is_valid_visit(v)]
-        if bad:
-            raise InputError("unknown visit", file="visits", value=bad, expected=f"some of {config.visits}",
-                             rule="visit.vocabulary")
-        run_visits = list(visits)
-    if reference:
-        if reference == "healthy_control":
-            updates["reference"] = Reference(kind="healthy_control", visit=None)
-        elif reference.startswith("pooled:") and config.is_valid_visit(reference.split(":", 1)[1]):
-            updates["reference"] = Reference(kind="pooled_visit", visit=reference.split(":", 1)[1])
-        else:
-            raise InputError("unknown reference", file="reference", value=reference,
-                             expected="healthy_control or pooled:<visit> (e.g. pooled:W0)",
-                             rule="reference.spec")
-    if gene_sets:
-        for g in gene_sets:
-            if not Path(g).is_file():
-                raise InputError("gene-set file not found", file=g, expected="a GMT file", rule="gmt.missing")
-        updates["interferon"] = {**config.interferon, "extra_gmt": list(gene_sets)}
-        updates["de"] = {**config.de, "extra_gmt": list(gene_sets)}
-    if contrasts:
-        updates["contrasts"] = [parse_contrast(c, config) for c in contrasts]
-    return (config.model_copy(update=updates) if updates else config), run_visits
+    plan = resolve_plan(config, visits=visits, reference=reference, gene_sets=gene_sets, contrasts=contrasts)
+    return plan.apply(config), plan.visits
 
 
-def preflight(*, home: str | Path | None = None, **overrides: Any) -> Path:
-    """Check, in a second and before any flow starts, that the home and the parameters are usable.
+def preflight(*, home: str | Path | None = None, run_id: str | None = None, **overrides: Any) -> Path:
+    """Check, before any flow starts, that the home, the run id and the parameters are usable.
 
     Returns
     -------
     Path
         The resolved study home.
     """
-    home_path = study_home(home)
-    if not home_path.is_dir():
-        raise InputError("study home does not exist", file=str(home_path),
-                         expected="a folder made by `myocit ingest`", rule="home.missing",
-                         fix="ingest a batch first, or pass --home")
-    resolve_overrides(load_config(home_path), **overrides)
+    home_path, _, _ = plan_run(home=home, run_id=run_id, **overrides)
     return home_path
 
 
-def apply_overrides(ctx: AnalysisContext, *, visits: list[str] | None = None, reference: str | None = None,
-                    gene_sets: list[str] | None = None, contrasts: list[str] | None = None) -> None:
-    """Apply the run's parameters (from the CLI or the dashboard form) to the context."""
-    ctx.config, ctx.visits = resolve_overrides(ctx.config, visits=visits, reference=reference,
-                                               gene_sets=gene_sets, contrasts=contrasts)
-    ctx.manifest.parameters = {
-        **_parameters(ctx),
-        "overrides": {"visits": visits, "reference": reference, "gene_sets": gene_sets,
-                      "contrasts": contrasts},
-    }
-    ctx.manifest.write()
+def run_step(step: str, home: str | Path, run_id: str, *,
+             wrap: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run one step of a run in this process and write its record to ``steps/<step>.json``.
+
+    Parameters
+    ----------
+    step
+        A key of :data:`STEP_FUNCTIONS`.
+    home, run_id
+        The run (the context is rebuilt from them).
+    wrap
+        Optional wrapper around the call (the flow adds progress reporting).
+
+    Returns
+    -------
+    dict
+        The record: ``status`` (``ok`` or ``skipped``), ``seconds``, ``summary`` or ``error``.
+
+    Raises
+    ------
+    Exception
+        Whatever the step raised, after its ``failed`` record is written.
+    """
+    ctx = open_context(home, run_id)
+    func = STEP_FUNCTIONS[step]
+    started, t0 = time.time(), time.perf_counter()
+    try:
+        summary = wrap(lambda: func(ctx)) if wrap is not None else func(ctx)
+    except StepSkipped as exc:
+        return write_step_record(ctx.tree.root, step, status="skipped", seconds=time.perf_counter() - t0,
+                                 error=str(exc), started=started)
+    except Exception as exc:
+        write_step_record(ctx.tree.root, step, status="failed", seconds=time.perf_counter() - t0,
+                          error=f"{type(exc).__name__}: {exc}", started=started)
+        raise
+    return write_step_record(ctx.tree.root, step, status="ok", seconds=time.perf_counter() - t0,
+                             summary=summary, started=started)
 
 
 # --------------------------------------------------------------------------- steps
@@ -289,13 +420,23 @@ def step_de(ctx: AnalysisContext) -> dict[str, Any]:
     """Paired DE for every contrast, and GSEA."""
     from myocit_omics.de.pipeline import run_de
 
-    out = run_de(ctx.tree.anndata("expression"), config=ctx.config, tree=ctx.tree,
+    if not ctx.config.contrasts:
+        reason = (ctx.plan.steps_not_run.get("de") if ctx.plan else None) or "no contrast to run"
+        raise StepSkipped(reason)
+    config = ctx.config
+    if str(config.de.get("interaction", "responder")).lower() in INTERACTION_OFF:
+        # "none" switches the interaction off (responder_table); DE itself reads no such variable
+        config = config.model_copy(update={"de": {k: v for k, v in config.de.items() if k != "interaction"}})
+    out = run_de(ctx.tree.anndata("expression"), config=config, tree=ctx.tree,
                  responders=responder_table(ctx))
     sig = out.get("n_significant") or {}
     parts = [f"{c}: {v.get('down', '?')} down, {v.get('up', '?')} up at padj < 0.05" for c, v in sig.items()]
     out.setdefault("summary", f"design {out.get('design', '?')}; " + "; ".join(parts))
     return out
 
+
+#: Values of ``de.interaction`` that switch the visit x responder interaction off.
+INTERACTION_OFF = ("none", "false", "off")
 
 #: Which W24 response categories count as "responder" for the visit x responder DE contrast.
 RESPONDER_DEFINITIONS = {
@@ -313,7 +454,7 @@ def responder_table(ctx: AnalysisContext) -> pd.DataFrame | None:
     W24 could not be computed has no status (and is left out of the interaction, by name).
     Returns None when the clinical step has not produced ``tables/response_w24.tsv``.
     """
-    if str(ctx.config.de.get("interaction", "responder")).lower() in ("none", "false", "off"):
+    if str(ctx.config.de.get("interaction", "responder")).lower() in INTERACTION_OFF:
         return None
     path = ctx.tree.table("response_w24")
     if not path.is_file():
@@ -342,7 +483,7 @@ def step_report(ctx: AnalysisContext) -> dict[str, Any]:
     """Render the self-contained HTML report from the results tree."""
     from myocit_omics.report import render_report
 
-    ctx.manifest.finish()  # the computation is over; the report shows when it ended
+    ctx.manifest.finish()  # the computation is over; the report shows when it ended (folder still .partial)
     path = render_report(ctx.tree.root)
     return {"summary": f"report written to {path}", "path": str(path)}
 
@@ -353,3 +494,15 @@ def _write_csv(df: pd.DataFrame, path: Path) -> Path:
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         df.to_csv(fh, index=False, lineterminator="\n")
     return path
+
+
+#: The steps of a run by name (:func:`run_step`).
+STEP_FUNCTIONS: dict[str, Callable[[AnalysisContext], dict[str, Any]]] = {
+    "clinical": step_clinical,
+    "cytokines": step_cytokines,
+    "assemble_expression": step_assemble_expression,
+    "expression": step_expression,
+    "de": step_de,
+    "linking": step_linking,
+    "report": step_report,
+}

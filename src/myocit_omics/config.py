@@ -68,6 +68,7 @@ class StudyConfig(BaseModel):
     cytokines: dict[str, Any] = Field(default_factory=dict)
     clinical: dict[str, Any] = Field(default_factory=dict)
     linking: dict[str, Any] = Field(default_factory=dict)
+    execution: dict[str, Any] = Field(default_factory=dict)  # task_runner, n_workers (flows/runners.py)
 
     @field_validator("patient_id_pattern")
     @classmethod

@@ -1,5 +1,9 @@
 """The results tree of one run and atomic file writes.
 
+A run writes into ``results/<run-id>.partial/`` and renames it to ``results/<run-id>/``
+(atomically, within one folder) once its manifest is final; a folder is never replaced
+(:func:`claim_run_folder`, :func:`complete_run_folder`, :func:`run_state`).
+
 Layout (DESIGN.md)::
 
     results/<run-id>/tables/<name>.tsv
@@ -7,6 +11,7 @@ Layout (DESIGN.md)::
                      anndata/<name>.h5ad
                      report.html
                      run_manifest.json
+                     steps/<step>.json     (one record per step, merged into the manifest)
 
 Every write goes to a temporary file in the same folder, is flushed and fsynced,
 then renamed into place, so a crash never leaves a half-written file.
@@ -126,8 +131,9 @@ class ResultsTree:
 
     @property
     def run_id(self) -> str:
-        """The run id (the folder's name)."""
-        return self.root.name
+        """The run id (the folder's name, without ``.partial`` while the run is being written)."""
+        name = self.root.name
+        return name[: -len(PARTIAL_SUFFIX)] if name.endswith(PARTIAL_SUFFIX) else name
 
     def table(self, name: str) -> Path:
         """Path of ``tables/<name>.tsv`` (``name`` may contain a sub-folder)."""
@@ -150,3 +156,89 @@ class ResultsTree:
     def report(self) -> Path:
         """Path of ``report.html``."""
         return self.root / "report.html"
+
+
+# --------------------------------------------------------------------------- run folders
+
+#: Suffix of a run folder being written; removed (by an atomic rename) when its manifest is final.
+PARTIAL_SUFFIX = ".partial"
+
+
+def run_folder_names(results: str | Path, run_id: str) -> tuple[Path, Path]:
+    """Return ``(results/<run-id>.partial, results/<run-id>)``."""
+    results = Path(results)
+    return results / f"{run_id}{PARTIAL_SUFFIX}", results / run_id
+
+
+def find_run_folder(results: str | Path, run_id: str) -> Path | None:
+    """Return the folder of a run (finished or being written), or None if it has none."""
+    partial, final = run_folder_names(results, run_id)
+    for p in (final, partial):
+        if p.is_dir():
+            return p
+    return None
+
+
+def claim_run_folder(results: str | Path, run_id: str) -> Path:
+    """Create ``results/<run-id>.partial/`` for a new run, refusing a run id that has a folder.
+
+    The folder is made with one ``mkdir`` (atomic: of two runs claiming the same id at once,
+    exactly one gets it).
+
+    Raises
+    ------
+    FileExistsError
+        If ``results/<run-id>`` or ``results/<run-id>.partial`` exists (or appears meanwhile).
+    """
+    partial, final = run_folder_names(results, run_id)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        raise FileExistsError(final)
+    partial.mkdir()  # raises FileExistsError if another run holds the name
+    if final.exists():  # a run finished under this id between the check and the mkdir
+        partial.rmdir()
+        raise FileExistsError(final)
+    return partial
+
+
+def complete_run_folder(partial: str | Path) -> Path:
+    """Rename ``results/<run-id>.partial`` to ``results/<run-id>`` (atomic, same folder); return it.
+
+    Raises
+    ------
+    FileExistsError
+        If the final name exists (it is never replaced).
+    """
+    partial = Path(partial)
+    if not partial.name.endswith(PARTIAL_SUFFIX):
+        raise ValueError(f"not a run folder being written: {partial}")
+    final = partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
+    if final.exists():
+        raise FileExistsError(final)
+    os.rename(partial, final)  # within one folder: atomic; an empty target dir would be replaced, so checked
+    return final
+
+
+def run_state(path: str | Path) -> str:
+    """Return ``"complete"`` or ``"incomplete"`` for a results folder.
+
+    A run is complete when its folder has its final name (no ``.partial`` suffix) and its
+    ``run_manifest.json`` is readable and final (status not ``"running"``). Anything else
+    (a ``.partial`` folder, a missing, unreadable or still-running manifest) is incomplete,
+    never shown as finished.
+
+    Parameters
+    ----------
+    path
+        ``results/<run-id>`` or ``results/<run-id>.partial``.
+    """
+    path = Path(path)
+    if path.name.endswith(PARTIAL_SUFFIX) or not path.is_dir():
+        return "incomplete"
+    try:
+        manifest = json.loads((path / "run_manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "incomplete"
+    if not isinstance(manifest, dict) or manifest.get("status") in (None, "running"):
+        return "incomplete"
+    return "complete"

@@ -82,14 +82,15 @@ def test_a_failed_step_is_recorded_and_loses_nothing_else(demo_home: Path, prefe
     from prefect import task
 
     @task(name="cytokines")
-    def broken(ctx):
+    def broken(home: str, run_id: str):
         raise ValueError("plate reader exploded")
 
     def no_dashboard(run_dir: str, run_id: str) -> dict:
         return {}
 
-    steps = [(n, broken if n == "cytokines" else t, needs) for n, t, needs in fa.STEPS
-             if n not in ("assemble_expression", "expression", "de")]
+    keep = {"clinical", "cytokines", "linking", "report"}
+    steps = [(n, broken if n == "cytokines" else t, needs, tuple(a for a in after if a in keep))
+             for n, t, needs, after in fa.STEPS if n in keep]
     monkeypatch.setattr(fa, "STEPS", steps)
     monkeypatch.setattr(fa, "artifacts_task", no_dashboard)
     state = fa.trial_analysis(home=str(demo_home), run_id="broken", return_state=True)
@@ -103,3 +104,90 @@ def test_a_failed_step_is_recorded_and_loses_nothing_else(demo_home: Path, prefe
     assert (run / "tables" / "clinical_outcomes.tsv").is_file()
     assert manifest["steps"]["report"]["status"] == "ok"
     assert (run / "report.html").is_file()
+
+
+# --------------------------------------------------------------------------- the flow's shape, small study
+
+
+def small_study():
+    """The small-study helper module (loaded by path: the tests folder is not a package)."""
+    import importlib.util
+    import sys
+
+    name = "myocit_small_study"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("small_study.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_study().small_home(tmp_path_factory.mktemp("small-study"))
+
+
+def _when(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_threads_runner_runs_independent_steps_at_once_and_loses_no_record(small_home: Path, prefect_harness,
+                                                                           monkeypatch) -> None:
+    from flows.trial_analysis import trial_analysis
+
+    from myocit_omics.results import run_state
+
+    monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
+    run_dir = Path(trial_analysis(home=str(small_home), run_id="threads"))
+    assert run_dir == small_home / "results" / "threads"
+    assert not (small_home / "results" / "threads.partial").exists()
+    assert run_state(run_dir) == "complete"
+    manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert manifest["plan"]["task_runner"] == "threads"
+    steps = manifest["steps"]
+    # every step's record is in the manifest (each wrote its own steps/<step>.json, merged at the end)
+    assert {s: v["status"] for s, v in steps.items()} == {
+        "clinical": "ok", "cytokines": "ok", "assemble_expression": "ok", "expression": "ok",
+        "de": "ok", "linking": "ok", "report": "ok"}
+    assert {p.stem for p in (run_dir / "steps").glob("*.json")} == set(steps)
+    span = {s: (_when(v["started"]), _when(v["ended"])) for s, v in steps.items()}
+    # the three independent steps ran at the same time: none waited for the other two to end
+    first = ("clinical", "cytokines", "assemble_expression")
+    for s in first:
+        assert span[s][0] < max(span[o][1] for o in first if o != s), span
+    # linking did not wait for DE, and DE did not wait for linking
+    assert span["linking"][0] < span["de"][1] and span["de"][0] < span["linking"][1], span
+    # dependants waited: expression after assembly, DE after expression and clinical, report last
+    assert span["expression"][0] >= span["assemble_expression"][1]
+    assert span["de"][0] >= max(span["expression"][1], span["clinical"][1])
+    assert span["report"][0] >= max(end for s, (_, end) in span.items() if s != "report")
+    assert (run_dir / "report.html").is_file()
+    for contrast in ("W4_vs_W0", "W24_vs_W0"):
+        assert (run_dir / "tables" / "de" / f"{contrast}.tsv").is_file()
+
+
+def test_the_runner_setting_selects_the_runner(small_home: Path, prefect_harness, monkeypatch) -> None:
+    from flows.runners import make_task_runner, runner_setting
+    from flows.trial_analysis import trial_analysis
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from myocit_omics.errors import InputError
+
+    monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
+    assert runner_setting(None, {}) == "threads"
+    assert runner_setting(None, {"task_runner": "dask"}) == "dask"
+    monkeypatch.setenv("MYOCIT_TASK_RUNNER", "tcp://10.0.0.1:8786")
+    assert runner_setting(None, {"task_runner": "dask"}) == "tcp://10.0.0.1:8786"
+    assert runner_setting("threads", {"task_runner": "dask"}) == "threads"
+    assert isinstance(make_task_runner("threads"), ThreadPoolTaskRunner)
+    with pytest.raises(InputError, match="unknown task runner"):
+        make_task_runner("fibres")
+    # a bad setting (here from the environment) refuses the run before any step or folder
+    monkeypatch.setenv("MYOCIT_TASK_RUNNER", "fibres")
+    state = trial_analysis(home=str(small_home), run_id="bad-runner", return_state=True)
+    assert state.is_failed() and "task_runner" in state.message and "fibres" in state.message
+    assert not list((small_home / "results").glob("bad-runner*"))

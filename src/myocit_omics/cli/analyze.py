@@ -8,13 +8,17 @@ import argparse
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Add the options shared by ``analyze`` and ``demo``."""
     p.add_argument("--home", help="study home (default: $MYOCIT_HOME or <repo>/data)")
-    p.add_argument("--run-id", help="name of the results folder (default: UTC timestamp)")
+    p.add_argument("--run-id", help="name of the results folder (default: UTC timestamp); a name that "
+                   "already has a folder under results/ is refused")
     p.add_argument("--visits", nargs="+", metavar="VISIT", help="visits to analyse (default: W0 W4 W24)")
     p.add_argument("--reference", help="IFN score reference: pooled:W0 (default) or healthy_control")
     p.add_argument("--gene-set", action="append", dest="gene_sets", metavar="GMT",
                    help="extra GMT file of gene sets to score and test (repeatable)")
     p.add_argument("--contrast", action="append", dest="contrasts", metavar="ID|visit:TARGET:REF",
                    help="contrast id from study.yaml or a spec such as visit:W4:W0 (repeatable)")
+    p.add_argument("--task-runner", metavar="RUNNER",
+                   help="threads (default), dask (a local cluster) or dask://host:port; default from "
+                   "$MYOCIT_TASK_RUNNER or study.yaml execution.task_runner")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,13 +36,14 @@ def run_analysis(args: argparse.Namespace, *, home: str | None) -> int:
     """Run the flow with the CLI's options; print where the results are; return the exit code."""
     from myocit_omics.analysis import preflight
 
-    # bad parameters are refused here, in a second, before Prefect's server starts
-    preflight(home=home, visits=args.visits, reference=args.reference, gene_sets=args.gene_sets,
-              contrasts=args.contrasts)
+    # bad parameters, and a run id that has a folder, are refused here, before Prefect's server starts
+    preflight(home=home, run_id=args.run_id, visits=args.visits, reference=args.reference,
+              gene_sets=args.gene_sets, contrasts=args.contrasts)
     from flows.trial_analysis import trial_analysis
 
     state = trial_analysis(home=home, run_id=args.run_id, visits=args.visits, reference=args.reference,
-                           gene_sets=args.gene_sets, contrasts=args.contrasts, return_state=True)
+                           gene_sets=args.gene_sets, contrasts=args.contrasts,
+                           task_runner=getattr(args, "task_runner", None), return_state=True)
     if state.is_completed():
         run_dir = state.result()
         print(f"\nResults: {run_dir}\nReport:  {run_dir}/report.html")

@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def resolve_run_dir(run_dir: str, *, home: str | None = None) -> Path:
-    """Return ``run_dir`` if it is a folder, else ``<home>/results/<run_dir>`` if that is one.
+    """Return ``run_dir`` if it is a folder, else the run's folder under ``<home>/results``.
+
+    A bare run id finds ``results/<run-id>`` or, for a run not finished,
+    ``results/<run-id>.partial``.
 
     Parameters
     ----------
@@ -38,18 +41,26 @@ def resolve_run_dir(run_dir: str, *, home: str | None = None) -> Path:
     Path
         The folder to render (not checked further here).
     """
+    from myocit_omics.results import find_run_folder
+
     path = Path(run_dir).expanduser()
     if path.is_dir():
         return path
-    candidate = study_home(home) / "results" / run_dir
-    return candidate if candidate.is_dir() else path
+    candidate = find_run_folder(study_home(home) / "results", run_dir) if "/" not in run_dir else None
+    return candidate if candidate is not None else path
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the report and print where it is."""
     from myocit_omics.report import render_report
+    from myocit_omics.results import run_state
 
-    path = render_report(resolve_run_dir(args.run_dir, home=args.home))
+    run_dir = resolve_run_dir(args.run_dir, home=args.home)
+    state = run_state(run_dir) if run_dir.is_dir() else None
+    path = render_report(run_dir)
     size_kb = path.stat().st_size / 1024
     print(f"report written: {path} ({size_kb:.0f} kB, self-contained; open it in any browser)")
+    if state == "incomplete":
+        print(f"This run is INCOMPLETE: {run_dir} is still being written, or its run stopped before it "
+              "finished (see run_manifest.json); the report shows only what it had written.")
     return 0

@@ -260,7 +260,7 @@ def study_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
         ("run", run.run_id),
         ("started (UTC)", m.get("started") or "not recorded"),
         ("finished (UTC)", m.get("finished") or "not recorded"),
-        ("run status", m.get("status") or "not recorded"),
+        ("run status", "INCOMPLETE (not finished)" if m.get("status") == "running" else m.get("status") or "not recorded"),  # noqa: E501
         ("visits analysed", ", ".join(map(str, params.get("visits") or [])) or "not recorded"),
         ("input batches", ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none recorded"),
         ("RNA-seq samples", str(len(qc)) if qc is not None else "no QC table"),
