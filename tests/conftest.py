@@ -1,10 +1,15 @@
-"""Shared test set-up: offline settings, an isolated Prefect home, paths to ../shared, intake fixtures."""
+"""Shared test set-up: offline settings, an isolated Prefect home, paths to ../shared, intake fixtures,
+and the session-end guard that fails the run when a process the suite started is still alive."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
+import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,42 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.pop("PREFECT_API_URL", None)
+
+# Every process this session starts inherits this marker (a nested session appends its own), and
+# keeps it when re-parented to init: the guard below finds the suite's processes by it and by
+# descent from this process, never by name (other people's Prefect servers run on this machine).
+_GUARD_SPEC = importlib.util.spec_from_file_location("myocit_test_process_guard",
+                                                     Path(__file__).with_name("process_guard.py"))
+process_guard = importlib.util.module_from_spec(_GUARD_SPEC)
+_GUARD_SPEC.loader.exec_module(process_guard)
+MARKER_VAR = process_guard.MARKER_VAR
+SESSION_MARKER = uuid.uuid4().hex
+os.environ[MARKER_VAR] = ",".join(filter(None, [os.environ.get(MARKER_VAR), SESSION_MARKER]))
+
+def _stop_prefect_temporary_servers() -> None:
+    """Stop Prefect's temporary (ephemeral) servers now rather than at interpreter exit."""
+    module = sys.modules.get("prefect.server.api.server")
+    if module is not None:
+        for server in list(getattr(module.SubprocessASGIServer, "_instances", {}).values()):
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process the suite started is still alive; list it, then kill it."""
+    _stop_prefect_temporary_servers()
+    leaked = process_guard.left_behind(SESSION_MARKER)
+    if not leaked:
+        return
+    lines = [f"\nprocess guard: {len(leaked)} process(es) started by this test session are still alive "
+             f"{process_guard.GUARD_GRACE:.0f} s after the last test (the run fails; they are killed now):"]
+    lines += [f"  pid {pid}: {argv[:300]}" for pid, argv in leaked]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    for pid, _ in leaked:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def shared_path(*parts: str) -> Path:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from myocit_omics.lock import lock_record
 from myocit_omics.results import write_json
 
 #: Folder of the run holding one JSON record per step.
@@ -108,6 +109,7 @@ class RunManifest:
             "inputs": self.inputs,
             "seed": self.seed,
             "software": software_versions(),
+            "lock": lock_record(),      # requirements.lock digest, and whether this environment matches it
             "steps": self.steps,
             **self.extra,
         }

@@ -2,7 +2,7 @@
 
 Shared by tests/browser/ and tests/flows/test_dashboard_server.py (both load it by path
 under one module name, so they share one session): the first test that asks starts it,
-every later one reuses it, and it is stopped (Ctrl-C, as a user would) when the pytest
+every later one reuses it, and it is stopped (SIGTERM, as systemd would) when the pytest
 session ends.
 """
 
@@ -109,21 +109,36 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_dashboard(home: Path, port: int, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """Start `myocit dashboard --home H --port P [args]` in its own session; return it and its output file."""
+def start_dashboard(home: Path, port: int, *args: str,
+                    ignore_sigint: bool = False) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start `myocit dashboard --home H --port P [args]` in its own session; return it and its output file.
+
+    SIGINT is set to its default in the dashboard whatever this process inherited (a suite started
+    in the background of a script ignores it), or ignored with ``ignore_sigint`` (as `cmd &` does).
+    """
     out = home.parent / f"dashboard-{port}.out"
+    disposition = signal.SIG_IGN if ignore_sigint else signal.SIG_DFL
+
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, disposition)
+
     fh = open(out, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "myocit_omics.cli", "dashboard", "--home", str(home),
                              "--port", str(port), *args], cwd=REPO, env=cli_env(), stdout=fh,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=preexec)
     fh.close()
     return proc, out
 
 
-def stop_dashboard(proc: subprocess.Popen[bytes], *, timeout: float = 90) -> int:
-    """Press Ctrl-C (SIGINT to the dashboard process) and wait; return its exit code (kill if it hangs)."""
+def stop_dashboard(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 90) -> int:
+    """Send ``sig`` (SIGTERM: it cannot be ignored by inheritance) and wait; return the exit code.
+
+    If the dashboard hangs it is killed (SIGKILL to its group; its server dies of the parent-death
+    signal) and -9 is returned.
+    """
     if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, sig)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -132,6 +147,28 @@ def stop_dashboard(proc: subprocess.Popen[bytes], *, timeout: float = 90) -> int
             proc.wait(timeout=10)
             return -9
     return int(proc.returncode)
+
+
+def server_pids(dashboard_pid: int) -> list[int]:
+    """Return the pids of the `prefect server start` children of a dashboard."""
+    out = []
+    for pid in child_pids(dashboard_pid):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"prefect" in argv and b"server" in argv:
+                out.append(pid)
+    return out
+
+
+def group_members(pgid: int) -> list[int]:
+    """Return the live (non-zombie) processes of process group ``pgid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(stat.parent.name))
+    return out
 
 
 @dataclass
@@ -153,7 +190,7 @@ class DashboardSession:
         return self.output.read_text(errors="replace")[-4000:]
 
     def stop(self) -> int:
-        """Stop the dashboard with Ctrl-C; return its exit code."""
+        """Stop the dashboard (SIGTERM); return its exit code."""
         self.stopped = True
         return stop_dashboard(self.process)
 

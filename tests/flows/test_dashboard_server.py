@@ -1,6 +1,6 @@
 """The local Prefect server of `myocit dashboard`: the demo analysis run through its deployment is found
 through the REST API with its task runs and every artifact key; typed forms refuse bad input; the
-server is reused when running and stopped on Ctrl-C with no process left behind."""
+server is reused by its own study home only (signals and crashes: test_dashboard_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -141,40 +141,18 @@ def test_deployments_offer_typed_forms_schedule_and_trigger(dashboard):
 
 @pytest.mark.slow
 @pytest.mark.flow
-def test_a_running_server_is_reused(dashboard, tmp_path):
+def test_a_running_server_is_reused_by_its_own_home_only(dashboard, tmp_path):
     support = _support()
     port = int(dashboard.base.rsplit(":", 1)[1])
-    proc, out = support.start_dashboard(tmp_path / "other-home", port, "--no-serve")
+    proc, out = support.start_dashboard(dashboard.home, port, "--no-serve")
     assert proc.wait(timeout=120) == 0, out.read_text()
     assert "reused" in out.read_text()
+    # another study home must not be served from this home's database
+    proc, out = support.start_dashboard(tmp_path / "other-home", port, "--no-serve")
+    assert proc.wait(timeout=120) == 2, out.read_text()
+    text = out.read_text()
+    assert "belongs to another study home" in text and str(dashboard.home / ".prefect") in text
     assert not (tmp_path / "other-home" / ".prefect" / "prefect.db").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.flow
-def test_ctrl_c_stops_the_server_it_started_and_leaves_no_process(tmp_path):
-    support = _support()
-    home = tmp_path / "home"
-    port = support.free_port()
-    proc, out = support.start_dashboard(home, port, "--no-serve")
-    try:
-        support.wait_for(lambda: "Press Ctrl-C" in out.read_text() or proc.poll() is not None, timeout=240,
-                         what="the server to start")
-        assert proc.poll() is None, out.read_text()
-        text = out.read_text()
-        assert f"http://127.0.0.1:{port}" in text
-        servers = support.child_pids(proc.pid)
-        assert servers and all(support.alive(p) for p in servers)
-        assert (home / ".prefect" / "prefect.db").is_file()       # SQLite under the study home
-        settings = support.api(f"http://127.0.0.1:{port}", "/admin/settings")
-        assert settings["server"]["analytics_enabled"] is False
-    finally:
-        code = support.stop_dashboard(proc)
-    assert code == 0, out.read_text()
-    assert "Prefect server stopped." in out.read_text()
-    assert not any(support.alive(p) for p in servers)
-    with pytest.raises(OSError):
-        support.api(f"http://127.0.0.1:{port}", "/health")
 
 
 # --------------------------------------------------------------------------- quick checks, no server

@@ -36,6 +36,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the package version and the lock check (computed only when asked)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from myocit_omics.lock import check_environment
+
+        print(f"myocit-omics {__version__}\n{check_environment().describe()}")
+        parser.exit()
+
+
 def _command_name(module: str) -> str:
     return module.replace("_", "-")
 
@@ -54,7 +64,8 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         description="MYOCIT trial omics workflow: batch intake, expression and cytokine analysis, "
         "IFN scores, paired DE, clinical response, reports.",
     )
-    parser.add_argument("--version", action="version", version=f"myocit-omics {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the version and whether the environment matches requirements.lock")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for module_name, help_text in COMMANDS.items():

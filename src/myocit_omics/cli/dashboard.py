@@ -4,8 +4,16 @@ The server runs on 127.0.0.1 with its SQLite database in ``<home>/.prefect/`` an
 analytics off; its address goes to the UI through ``PREFECT_SERVER_API_HOST`` and
 ``PREFECT_SERVER_API_PORT`` (not ``--port`` alone, which would leave the UI pointing at
 4200). A server already answering ``/api/health`` on the port is reused. The
-deployments of ``flows/deployments.py`` are served in this process; Ctrl-C stops
-serving and terminates the server this command started (its whole process group).
+deployments of ``flows/deployments.py`` are served in this process.
+
+Lifecycle: Ctrl-C (SIGINT), SIGTERM (systemd, a container stop, a job scheduler) and SIGHUP (a
+closed terminal, a logout) all stop serving and terminate the server this command started (its
+whole process group), with the same messages. The server is started through
+:func:`myocit_omics.processes.spawn`, so it gets a parent-death signal: if this command dies
+without cleaning up (``kill -9``, a crash) the kernel kills the server too. Its pid and port are
+recorded in ``<home>/.prefect/server.json``; a server of this home left running by an earlier
+crash is reported (with its pid) rather than doubled, and a server of another study home
+answering on the port is refused, never reused with the wrong database.
 For a shared installation (PostgreSQL, basic auth, another binding) see docs/dashboard.md.
 """
 
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -27,7 +36,14 @@ from pathlib import Path
 from typing import IO
 
 from myocit_omics.errors import AnalysisError, InputError
+from myocit_omics.processes import ServerRecord, spawn, stop_group
 from myocit_omics.settings import study_home
+
+#: The record of the server a dashboard started, in the server's PREFECT_HOME.
+RECORD_NAME = "server.json"
+
+#: Signals that stop the dashboard like Ctrl-C does (SIGINT keeps Python's own handler).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 #: Environment of the server this command starts (on top of the caller's environment).
 SERVER_ENV = {
@@ -102,16 +118,30 @@ class PrefectServer:
         })
         return env
 
+    @property
+    def record_path(self) -> Path:
+        """The record of the server started here (pid, port, start time)."""
+        return self.prefect_home / RECORD_NAME
+
     def start(self) -> None:
-        """Start ``prefect server start`` in a new process group, logging to :attr:`log_path`."""
+        """Start ``prefect server start`` (own group, parent-death signal), log to :attr:`log_path`."""
         self.prefect_home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
              "--port", str(self.port), "--analytics-off"],
-            env=self.environment(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,
         )
+        ServerRecord.for_process(self.process.pid, host=self.host, port=self.port).write(self.record_path)
+
+    def home_of_running(self) -> Path | None:
+        """Return the ``PREFECT_HOME`` of the server answering on the port (None if unknown)."""
+        try:
+            with _NO_PROXY.open(f"{self.api_url}/admin/settings", timeout=10) as resp:
+                home = json.loads(resp.read().decode()).get("home")
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        return Path(home) if home else None
 
     def log_tail(self, lines: int = 15) -> str:
         """Return the last lines of the server log."""
@@ -137,23 +167,55 @@ class PrefectServer:
 
     def stop(self, *, timeout: float = 20.0) -> None:
         """Terminate the server's process group (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        if proc is not None:
-            # children (uvicorn, services) share the group: make sure none outlives the server
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if self.process is not None:
+            stop_group(self.process, timeout=timeout)
+            record = ServerRecord.read(self.record_path)
+            if record is not None and record.pid == self.process.pid:
+                with contextlib.suppress(OSError):
+                    self.record_path.unlink()
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def check_stale(prefect_home: Path, port: int) -> str | None:
+    """Look for a server of this study home left by an earlier dashboard; return a note or raise.
+
+    Raises
+    ------
+    InputError
+        If a server this home recorded still runs on another port than ``port`` (starting a second
+        one on the same database would be wrong): the message names its pid and port.
+
+    Returns
+    -------
+    str or None
+        A note when a record of a server that no longer runs was removed.
+    """
+    path = prefect_home / RECORD_NAME
+    record = ServerRecord.read(path)
+    if record is None:
+        if path.exists():
+            path.unlink()
+            return f"removed an unreadable server record {path}"
+        return None
+    if not record.running():
+        path.unlink(missing_ok=True)
+        return f"removed the record of a Prefect server that is no longer running ({record.describe()})"
+    if record.port == port:
+        return None            # it answers on the port (reused) or is still starting/hanging (port check)
+    raise InputError("a Prefect server of this study home, left running by an earlier dashboard, "
+                     "still runs", file=str(path), value=record.describe(),
+                     expected="no other server on this study's database",
+                     rule="dashboard.stale_server",
+                     fix=f"use it with --port {record.port}, or stop it with `kill {record.pid}`")
 
 
 @contextlib.contextmanager
@@ -178,10 +240,22 @@ def local_server(*, prefect_home: Path, port: int, host: str = "127.0.0.1",
     Raises
     ------
     InputError
-        If another program holds the port.
+        If another program, or the server of another study home, holds the port, or a server of
+        this home from an earlier crash still runs on another port.
     """
+    note = check_stale(prefect_home, port)
+    if note:
+        print(f"Note: {note}", flush=True)
     server = PrefectServer(prefect_home=prefect_home, host=host, port=port)
     if server.healthy():
+        other = server.home_of_running()
+        if other is None or not _same_path(other, prefect_home):
+            raise InputError("the Prefect server answering on the port belongs to another study home",
+                             file="--port", value=port,
+                             expected=f"a server whose database is in {prefect_home}, or a free port",
+                             rule="dashboard.other_home",
+                             fix=f"choose another port with --port (that server's home: "
+                             f"{other if other is not None else 'unknown'})")
         yield server, False
         return
     if not server.port_free():
@@ -202,8 +276,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dashboard", help="Start (or reuse) the local Prefect server and serve the deployments.",
         description="Start the local Prefect server (127.0.0.1, SQLite in <home>/.prefect, analytics off) "
         "or reuse the one answering on --port, serve the deployments (ingest-batch, ingest-inbox, "
-        "trial-analysis) and print the dashboard's address. Ctrl-C stops serving and stops the server "
-        "if this command started it. Shared installation: docs/dashboard.md.",
+        "trial-analysis) and print the dashboard's address. Ctrl-C, SIGTERM or SIGHUP stop serving and "
+        "stop the server if this command started it; if this command is killed the server goes too. "
+        "Shared installation: docs/dashboard.md.",
     )
     p.add_argument("--home", default=None, help="study home (default: $MYOCIT_HOME or <repo>/data)")
     p.add_argument("--port", type=int, default=4200, help="port of the dashboard (default 4200)")
@@ -258,8 +333,27 @@ def _server_for(args: argparse.Namespace,
         yield server.url, server.api_url, server if started else None
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """Make SIGTERM and SIGHUP stop this command as Ctrl-C does (restored on exit).
+
+    SIGINT keeps Python's handler, or stays ignored when it was ignored by inheritance (a
+    background job of a script): SIGTERM is the signal that always stops a dashboard.
+    """
+    previous = {sig: signal.signal(sig, _stop_like_ctrl_c) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start or reuse the server, serve the deployments until Ctrl-C, then stop what was started."""
+    """Start or reuse the server, serve the deployments until stopped, then stop what was started."""
     if not 1 <= args.port <= 65535:
         raise InputError("not a TCP port", file="--port", value=args.port, expected="1-65535",
                          rule="dashboard.port")
@@ -270,6 +364,16 @@ def run(args: argparse.Namespace) -> int:
     home = study_home(args.home)
     home.mkdir(parents=True, exist_ok=True)
     prefect_home = home / ".prefect"
+    with stop_signals():
+        try:
+            return _run(args, home, prefect_home)
+        except KeyboardInterrupt:
+            # stopped while the server was starting: the server is already stopped (local_server)
+            print("Stopped before the server answered; nothing left running.", flush=True)
+            return 0
+
+
+def _run(args: argparse.Namespace, home: Path, prefect_home: Path) -> int:
     with _server_for(args, prefect_home) as (url, api_url, started):
         # every Prefect client of this process (and the flow runs it spawns) talks to this server
         os.environ["PREFECT_API_URL"] = api_url
@@ -294,8 +398,24 @@ def run(args: argparse.Namespace) -> int:
                     return 1
         except KeyboardInterrupt:
             pass
+        except SystemExit as exc:          # Prefect's runner exits on SIGTERM when not yet started
+            if exc.code not in (0, None):
+                raise
         if started is not None:
             print("Stopping the Prefect server ...", flush=True)
+            # a second signal while stopping must not leave the server behind
+            with _ignoring(signal.SIGINT, *STOP_SIGNALS):
+                started.stop()
     if started is not None:
         print("Prefect server stopped.", flush=True)
     return 0
+
+
+@contextlib.contextmanager
+def _ignoring(*sigs: int) -> Iterator[None]:
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

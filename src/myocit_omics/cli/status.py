@@ -1,7 +1,8 @@
 """``myocit status``: the study store at a glance.
 
 Batches, records per modality and visit, what the protocol expects but is missing, the
-rejected hand-ins and the last audit entries.
+rejected hand-ins, the last audit entries, and whether the running environment matches
+``requirements.lock``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from myocit_omics.lock import check_environment
 from myocit_omics.settings import study_home
 
 
@@ -59,6 +61,7 @@ def status_data(home: str | None, *, audit: int = 10) -> dict:
         "missing": missing_samples(store) if not samples.empty else [],
         "rejected": store.rejected(),
         "audit": store.audit(audit).to_dict(orient="records"),
+        "environment": check_environment().to_dict(),
     }
 
 
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
         return 0
     print(f"Study home: {data['home']}")
+    print(f"Software: {check_environment().describe()}")
     if not data["batches"] and not data["rejected"]:
         print("Nothing handed in yet: `myocit ingest PATH` or drop a batch into <home>/inbox.")
         return 0

@@ -5,6 +5,10 @@ when it came from the inbox), ``REPORT.md`` for people and ``report.json`` for m
 listing every problem: file, row, column, value, rule, what was expected and how to fix it.
 The folder is assembled under a temporary name and renamed into place, so a half-written
 rejection is never visible.
+
+A batch refused for direct identifiers (any ``identifier.*`` rule) is **not kept**: the folder
+holds only the two reports (file, row and column of each identifier, never its value), and a
+hand-in from the inbox is deleted once the reports are in place. The lab keeps its original.
 """
 
 from __future__ import annotations
@@ -28,6 +32,22 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: Rules whose problems mean the hand-in holds direct identifiers: such a batch is never kept.
+IDENTIFIER_RULE_PREFIX = "identifier."
+
+
+def holds_identifiers(problems: list[Problem]) -> bool:
+    """Return True if any problem is a direct identifier (then the hand-in must not be kept)."""
+    return any(p.rule.startswith(IDENTIFIER_RULE_PREFIX) for p in problems)
+
+
+NOT_KEPT = (
+    "- **The batch was not kept**: it holds direct identifiers (listed below by file, row and column; "
+    "values are never copied). Nothing of it is in the study home{inbox}; remove the identifiers "
+    "from your own copy and hand it in again."
+)
+
+
 def report_markdown(meta: dict[str, Any], problems: list[Problem]) -> str:
     """Return the human report: what was handed in, and a table of every problem."""
     lines = [
@@ -37,6 +57,11 @@ def report_markdown(meta: dict[str, Any], problems: list[Problem]) -> str:
         f"- kind: {meta.get('kind') or 'unknown'}; batch id: `{meta.get('batch_id') or 'n/a'}`",
         f"- **{len(problems)} problem(s)**; nothing of this batch was stored. Fix them all and hand the "
         "batch in again.",
+    ]
+    if meta.get("kept") is False:
+        inbox = "; the file handed in through the inbox was deleted" if meta.get("from_inbox") else ""
+        lines.append(NOT_KEPT.format(inbox=inbox))
+    lines += [
         "",
         "| # | file | row | column | value | rule | problem | expected | how to fix |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -83,6 +108,13 @@ def write_rejection(
     meta
         source, handed_in_by, at, kind, batch_id (written into both reports).
 
+    Notes
+    -----
+    When ``problems`` hold direct identifiers (:func:`holds_identifiers`) the hand-in is neither
+    copied nor moved: the folder gets the reports only, and a hand-in from the inbox (``move``)
+    is deleted after the reports are in place (a crash in between leaves it in the inbox, where
+    the next inbox run refuses and deletes it again).
+
     Returns
     -------
     Path
@@ -97,6 +129,8 @@ def write_rejection(
         final = rejected_root / f"{stamp}-{safe}-{n}"
         n += 1
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=rejected_root))
+    keep = not holds_identifiers(problems)
+    meta = {**meta, "kept": keep, "from_inbox": move}
     report = {
         **meta,
         "status": "rejected",
@@ -105,7 +139,7 @@ def write_rejection(
     }
     (tmp / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     (tmp / "REPORT.md").write_text(report_markdown(meta, problems), encoding="utf-8")
-    if not move:
+    if keep and not move:
         if source.is_dir():
             shutil.copytree(source, tmp / source.name, symlinks=True)
         else:
@@ -115,8 +149,20 @@ def write_rejection(
     fsync_dir(rejected_root)
     if move:
         crash_point("reject:before-move")
-        shutil.move(str(source), str(final / source.name))
+        if keep:
+            shutil.move(str(source), str(final / source.name))
+        else:
+            remove_hand_in(source)
     return final
+
+
+def remove_hand_in(source: Path) -> None:
+    """Delete a hand-in (folder or file); the parent folder is synced so the deletion lasts."""
+    if source.is_dir() and not source.is_symlink():
+        shutil.rmtree(source)
+    else:
+        source.unlink(missing_ok=True)
+    fsync_dir(source.parent)
 
 
 def list_rejections(rejected_root: Path) -> list[dict[str, Any]]:

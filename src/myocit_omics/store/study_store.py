@@ -38,7 +38,7 @@ from myocit_omics.io.archive import ArchiveLimits
 from myocit_omics.store.catalog import connect, utc_now
 from myocit_omics.store.intake import HandIn, open_hand_in
 from myocit_omics.store.objects import ObjectArea, crash_point
-from myocit_omics.store.reject import list_rejections, write_rejection
+from myocit_omics.store.reject import holds_identifiers, list_rejections, write_rejection
 from myocit_omics.validate.batch import BatchCheck, SampleRecord, validate_batch
 
 ACCEPTED, ALREADY_STORED, REJECTED = "accepted", "already_stored", "rejected"
@@ -97,7 +97,9 @@ class IngestResult:
         if self.status == ALREADY_STORED:
             short = self.batch_id[:12] if self.batch_id else ""
             return f"already stored: {self.name} (batch {short}); nothing changed"
-        return f"rejected: {self.name}: {len(self.problems)} problem(s); report: {self.report_dir}/REPORT.md"
+        kept = "; not kept (direct identifiers)" if holds_identifiers(self.problems) else ""
+        return (f"rejected: {self.name}: {len(self.problems)} problem(s){kept}; "
+                f"report: {self.report_dir}/REPORT.md")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
