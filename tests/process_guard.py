@@ -73,11 +73,14 @@ def session_processes(marker: str, *, root: int | None = None) -> list[tuple[int
     return out
 
 
-def left_behind(marker: str, *, grace: float = GUARD_GRACE) -> list[tuple[int, str]]:
-    """Return the session's processes still alive after waiting up to ``grace`` seconds."""
+def left_behind(marker: str, *, grace: float = GUARD_GRACE, root: int | None = None) -> list[tuple[int, str]]:
+    """Return the session's processes still alive after waiting up to ``grace`` seconds.
+
+    ``root`` as for :func:`session_processes` (-1: by marker only).
+    """
     deadline = time.monotonic() + grace
     while True:
-        procs = session_processes(marker)
+        procs = session_processes(marker, root=root)
         if not procs or time.monotonic() >= deadline:
             return procs
         time.sleep(0.5)

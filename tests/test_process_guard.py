@@ -41,13 +41,14 @@ def test_a_planted_child_reparented_to_init_is_found_by_its_marker_until_it_is_s
                          text=True, check=True, stdin=subprocess.DEVNULL)
     pid = int(out.stdout.strip())
     try:
-        found = guard.left_behind(marker, grace=1)
+        # by marker only (root -1): this session's own live children, if any, are not the planted one
+        found = guard.left_behind(marker, grace=1, root=-1)
         assert [p for p, _ in found] == [pid]
         assert "sleep 120" in found[0][1]
         assert guard.session_processes(uuid.uuid4().hex, root=pid) == []     # another marker: not ours
     finally:
         os.kill(pid, signal.SIGKILL)
-    assert guard.left_behind(marker, grace=10) == []
+    assert guard.left_behind(marker, grace=10, root=-1) == []
 
 
 LEAKY_TEST = '''

@@ -47,8 +47,8 @@ PARENT = textwrap.dedent("""
 @pytest.mark.parametrize("ignore_sigint", [False, True])
 def test_a_child_dies_with_its_parent_even_on_kill_9(ignore_sigint):
     def preexec():
-        if ignore_sigint:                      # as `cmd &` in a script: SIGINT ignored by inheritance
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # explicit both ways: this suite may itself run with SIGINT ignored (a script's background job)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
 
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True,
                               stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec)
