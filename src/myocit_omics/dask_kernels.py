@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -80,10 +80,13 @@ class DaskInference(FastInference):
     n_cpus
         Sets the block size exactly as for ``FastInference(n_cpus=...)`` (same blocks, same
         numbers); None: every CPU of this machine, as ``FastInference``.
+    behaviour
+        Whose rules where R DESeq2 and pydeseq2 differ, as for ``FastInference``.
     """
 
-    def __init__(self, client: Any | None = None, *, n_cpus: int | None = None) -> None:
-        super().__init__(n_cpus=n_cpus)
+    def __init__(self, client: Any | None = None, *, n_cpus: int | None = None,
+                 behaviour: Literal["R", "pydeseq2"] = "R") -> None:
+        super().__init__(n_cpus=n_cpus, behaviour=behaviour)
         self.client = client
 
     def _blocks(self, n_genes: int, n_samples: int, n_coefs: int) -> list[slice]:
@@ -189,13 +192,14 @@ class DaskInference(FastInference):
         return beta, inv_h, conv
 
 
-def inference_on_dask_worker(*, n_cpus: int | None = None) -> DaskInference | None:
+def inference_on_dask_worker(*, n_cpus: int | None = None,
+                             behaviour: Literal["R", "pydeseq2"] = "R") -> DaskInference | None:
     """Return a :class:`DaskInference` on this task's cluster when running on a Dask worker, else None.
 
     The hook of the DE step (``myocit_omics.de.fit.make_inference``): a flow run on the Dask
     task runner fits its gene blocks on the same cluster; anywhere else nothing changes.
     """
-    return DaskInference(n_cpus=n_cpus) if on_dask_worker() else None
+    return DaskInference(n_cpus=n_cpus, behaviour=behaviour) if on_dask_worker() else None
 
 
 def _score_chunk(log: pd.DataFrame, reference: Any, kwargs: dict[str, Any]) -> IfnScores:

@@ -35,7 +35,7 @@ def test_real_paired_counts_match_stock_pydeseq2(tcell):
         counts=counts, metadata=meta, design="~donor + time", quiet=True, inference=DefaultInference(n_cpus=1)
     )
     stock.deseq2()
-    fast = fit_deseq(counts, meta, "~donor + time")
+    fast = fit_deseq(counts, meta, "~donor + time", behaviour="pydeseq2")
     n_sig = 0
     for target in ("h24", "h72"):
         res = {}

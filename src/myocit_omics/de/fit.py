@@ -30,13 +30,19 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def make_inference(*, n_cpus: int = 1) -> tuple[Any, str]:
+#: Whose rules the DESeq2 fit follows where R DESeq2 and pydeseq2 differ (docs/deseq_agreement.md).
+DESEQ_BEHAVIOUR = "R"
+
+
+def make_inference(*, n_cpus: int = 1, behaviour: str = DESEQ_BEHAVIOUR) -> tuple[Any, str]:
     """Return the pydeseq2 inference engine to use and its name.
 
     Parameters
     ----------
     n_cpus
         Worker processes for pydeseq2's default engine.
+    behaviour
+        ``"R"`` (default) or ``"pydeseq2"``: whose rules the fast engine follows where they differ.
 
     Returns
     -------
@@ -53,9 +59,12 @@ def make_inference(*, n_cpus: int = 1) -> tuple[Any, str]:
     if fast_inference is not None:
         from myocit_omics.dask_kernels import inference_on_dask_worker  # issue 16: Dask task runner
 
-        if (on_dask := inference_on_dask_worker(n_cpus=n_cpus)) is not None:
-            return on_dask, "myocit_omics.deseq FastInference (gene blocks as Dask tasks)"
-        return fast_inference(fast=True, n_cpus=n_cpus), "myocit_omics.deseq FastInference"
+        engine = "myocit_omics.deseq FastInference"
+        if behaviour != "R":
+            engine += f" ({behaviour} rules)"
+        if (on_dask := inference_on_dask_worker(n_cpus=n_cpus, behaviour=behaviour)) is not None:
+            return on_dask, engine.replace("FastInference", "FastInference (gene blocks as Dask tasks)", 1)
+        return fast_inference(fast=True, n_cpus=n_cpus, behaviour=behaviour), engine
     from pydeseq2.default_inference import DefaultInference
 
     return DefaultInference(n_cpus=n_cpus), f"pydeseq2 DefaultInference(n_cpus={n_cpus})"
@@ -131,6 +140,7 @@ def fit_model(
     *,
     n_cpus: int = 1,
     refit_cooks: bool = True,
+    behaviour: str = DESEQ_BEHAVIOUR,
 ) -> FittedModel:
     """Fit DESeq2 (size factors, dispersions, LFCs, Cook's outliers) once for a design.
 
@@ -144,17 +154,27 @@ def fit_model(
         Worker processes (default engine only).
     refit_cooks
         Replace Cook's outliers and refit, as DESeq2 does (only where a cell has >= 7 samples).
+    behaviour
+        ``"R"`` (default): R DESeq2's dispersion rules and Wald weights where pydeseq2 departs
+        from them; ``"pydeseq2"``: pydeseq2's own (see ``docs/deseq_agreement.md``).
 
     Returns
     -------
     FittedModel
     """
-    from pydeseq2.dds import DeseqDataSet
-
     if list(counts.index) != list(design.matrix.index):
         raise InputError("count rows and design rows are not the same samples in the same order",
                          file="counts", expected="one count row per design row", rule="de.align")
-    inference, engine = make_inference(n_cpus=n_cpus)
+    inference, engine = make_inference(n_cpus=n_cpus, behaviour=behaviour)
+    try:
+        from myocit_omics.deseq import FastDeseqDataSet
+    except ImportError:  # pragma: no cover - the fast engine ships with the package
+        from pydeseq2.dds import DeseqDataSet
+
+        options: dict[str, Any] = {}
+    else:
+        DeseqDataSet = FastDeseqDataSet
+        options = {"behaviour": behaviour}
     notes: list[str] = []
     obs = pd.DataFrame(index=design.matrix.index.astype(str))  # the design matrix carries the model
     with captured_warnings(notes, where=f"fit {design.formula}"):
@@ -165,6 +185,7 @@ def fit_model(
             refit_cooks=refit_cooks,
             inference=inference,
             quiet=True,
+            **options,
         )
         dds.deseq2()
     return FittedModel(dds=dds, design=design, samples=tuple(counts.index), engine=engine, notes=notes)
@@ -203,7 +224,7 @@ def contrast_results(
     """
     from pydeseq2.ds import DeseqStats
 
-    inference, _ = make_inference()
+    inference = model.dds.inference  # the fit's engine and rules
     vector, coefficient = model.design.contrast_vector(contrast)
     notes: list[str] = []
     with captured_warnings(notes, where=f"contrast {contrast.id}"):

@@ -14,14 +14,16 @@ Public API (stable; the DE and expression steps build on it)::
 
 ``counts`` are samples x genes (the AnnData / pydeseq2 layout). :class:`FastInference`
 (:mod:`myocit_omics.deseq.inference`) implements every method of
-:class:`pydeseq2.inference.Inference` with array operations over all genes; results match stock
-pydeseq2 to its optimiser's tolerance (see ``tests/deseq``) at a fraction of the time (see
-``benchmarks/de_speed.py``).
+:class:`pydeseq2.inference.Inference` with array operations over all genes, at a fraction of the
+time (see ``benchmarks/de_speed.py``). By default (``behaviour="R"``) the fit follows R DESeq2's
+rules where pydeseq2 0.5.4 departs from them (:mod:`myocit_omics.deseq.r_dispersion`; the list and
+the agreement grid against R are in ``docs/deseq_agreement.md``); with ``behaviour="pydeseq2"``
+results match stock pydeseq2 to its optimiser's tolerance (see ``tests/deseq``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,7 +46,9 @@ __all__ = [
 ]
 
 
-def make_inference(*, fast: bool = True, n_cpus: int | None = None) -> Inference:
+def make_inference(
+    *, fast: bool = True, n_cpus: int | None = None, behaviour: Literal["R", "pydeseq2"] = "R"
+) -> Inference:
     """Return the inference backend the project uses for DESeq2.
 
     Parameters
@@ -54,6 +58,9 @@ def make_inference(*, fast: bool = True, n_cpus: int | None = None) -> Inference
         pydeseq2 (:class:`pydeseq2.default_inference.DefaultInference`).
     n_cpus
         Processes for stock pydeseq2 (ignored by the vectorised backend, which runs in-process).
+    behaviour
+        ``"R"`` (default) or ``"pydeseq2"``: whose rules the vectorised backend follows where they
+        differ (see :class:`FastInference`; stock pydeseq2 always follows its own).
 
     Returns
     -------
@@ -61,7 +68,7 @@ def make_inference(*, fast: bool = True, n_cpus: int | None = None) -> Inference
         An object to pass as ``inference=`` to ``DeseqDataSet`` and ``DeseqStats``.
     """
     if fast:
-        return FastInference(n_cpus=n_cpus)
+        return FastInference(n_cpus=n_cpus, behaviour=behaviour)
     return DefaultInference(n_cpus=n_cpus)
 
 
@@ -102,6 +109,7 @@ def fit_deseq(
     inference: Inference | None = None,
     refit_cooks: bool = True,
     quiet: bool = True,
+    behaviour: Literal["R", "pydeseq2"] = "R",
     **options: Any,
 ) -> DeseqDataSet:
     """Fit DESeq2 (size factors, dispersions, LFCs, Cook's distances and refit) with pydeseq2.
@@ -120,6 +128,10 @@ def fit_deseq(
         Replace Cook's-distance outliers and refit, as DESeq2 does (default True).
     quiet
         Silence pydeseq2's progress messages.
+    behaviour
+        ``"R"`` (default): R DESeq2's rules where pydeseq2 departs from them (dispersion
+        estimates, trend, prior variance, Wald weights; see ``docs/deseq_agreement.md``);
+        ``"pydeseq2"``: pydeseq2 0.5.4's own.
     **options
         Further keyword arguments of :class:`pydeseq2.dds.DeseqDataSet` (``min_replicates``,
         ``fit_type``, ``size_factors_fit_type``, ``min_mu``, ...).
@@ -140,9 +152,10 @@ def fit_deseq(
         counts=counts,
         metadata=metadata.loc[counts.index],
         design=design,
-        inference=inference if inference is not None else make_inference(),
+        inference=inference if inference is not None else make_inference(behaviour=behaviour),
         refit_cooks=refit_cooks,
         quiet=quiet,
+        behaviour=behaviour,
         **options,
     )
     dds.deseq2()

@@ -365,6 +365,8 @@ def alpha_mle_block(
     pgtol: float = 1e-5,
     ftol: float = 2.220446049250313e-09,
     newton_stop: float = 1e-4,
+    start: np.ndarray | None = None,
+    lbfgsb_first_step: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dispersion MLE (or MAP) for a block of genes by a safeguarded Newton method on log(alpha).
 
@@ -401,6 +403,11 @@ def alpha_mle_block(
     newton_stop
         Stop after a full Newton step (positive curvature) shorter than this in log(alpha); the
         remaining error is of the order of its square.
+    start
+        Start values when they differ from ``alpha_hat`` (R's MAP starts at the gene-wise estimate).
+    lbfgsb_first_step
+        Stop, as L-BFGS-B does, where its first unit gradient step lowers the objective by at most
+        a relative ``ftol`` (pydeseq2's behaviour on flat likelihoods). False: go on to the optimum.
 
     Returns
     -------
@@ -415,7 +422,7 @@ def alpha_mle_block(
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
     m = np.ascontiguousarray(np.asarray(mu, dtype=float).T)
     lo, hi = np.log(min_disp), np.log(max_disp)
-    a = np.clip(np.log(np.asarray(alpha_hat, dtype=float)), lo, hi)
+    a = np.clip(np.log(np.asarray(alpha_hat if start is None else start, dtype=float)), lo, hi)
     prior_mean = np.log(np.asarray(alpha_hat, dtype=float)) if prior_reg else None
     prior_var = prior_disp_var if prior_reg else None
     cr = Gram(design) if cr_reg else None
@@ -424,6 +431,21 @@ def alpha_mle_block(
     converged = np.zeros(n_genes, dtype=bool)
     active = np.arange(n_genes)
     f_cur = _objective(y, m, a, cr=cr, prior_mean=prior_mean, prior_var=prior_var)
+    # L-BFGS-B's first iteration on a boxed variable is a unit step along the projected gradient
+    # (x1 = clip(x0 - g)); when that lowers the objective by a relative ftol or less it stops there.
+    # On a flat likelihood (a start at the floor, genes with one or two reads) pydeseq2 therefore
+    # stays at its start, where a Newton method would walk to a distant optimum.
+    stuck = np.zeros(n_genes, dtype=bool)
+    if lbfgsb_first_step:
+        grad0, _ = _derivatives(y, m, a, cr=cr, prior_mean=prior_mean, prior_var=prior_var)
+        first = np.clip(a - grad0, lo, hi)
+        f_first = _objective(y, m, first, cr=cr, prior_mean=prior_mean, prior_var=prior_var)
+        drop0 = (f_cur - f_first) / np.maximum(np.maximum(np.abs(f_cur), np.abs(f_first)), 1.0)
+        stuck = np.isfinite(f_first) & (f_first <= f_cur) & (drop0 <= ftol) & (np.abs(grad0) > pgtol)
+    if stuck.any():
+        a[stuck], f_cur[stuck] = first[stuck], f_first[stuck]
+        converged[stuck] = True
+        active = active[~stuck]
     for _ in range(max_iter):
         if active.size == 0:
             break

@@ -42,10 +42,22 @@ class FastInference(Inference):
     n_cpus
         Threads working on blocks of genes at once (None: every CPU). ``DeseqDataSet(n_cpus=...)``
         sets it as it does for pydeseq2's backend.
+    behaviour
+        ``"R"`` (default): the Wald test weights use the fitted means floored at DESeq2's
+        ``minmu = 0.5``, as R's ``fitBeta`` computes the coefficient covariance (its returned
+        means, used for Cook's distances, are not floored). ``"pydeseq2"``: unfloored means, as
+        pydeseq2 0.5.4. The floor matters only for genes with a near-empty group.
     """
 
-    def __init__(self, *, n_cpus: int | None = None) -> None:
+    #: DESeq2's ``minmu``: the floor on fitted means inside R's GLM fit.
+    WALD_MIN_MU = 0.5
+
+    def __init__(self, *, n_cpus: int | None = None, behaviour: Literal["R", "pydeseq2"] = "R") -> None:
+        if behaviour not in ("R", "pydeseq2"):
+            msg = f"behaviour={behaviour!r}: expected 'R' or 'pydeseq2'"
+            raise ValueError(msg)
         self._n_cpus = dispersion.default_threads(n_cpus)
+        self.behaviour = behaviour
 
     @property
     def n_cpus(self) -> int:
@@ -152,11 +164,14 @@ class FastInference(Inference):
         lfc_null: np.ndarray,
         alt_hypothesis: Literal["greaterAbs", "lessAbs", "greater", "less"] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mu = np.asarray(mu, dtype=float)
+        if self.behaviour == "R":
+            mu = np.maximum(mu, self.WALD_MIN_MU)
         return glm.wald_test(
             np.asarray(design_matrix, dtype=float),
             np.asarray(disp, dtype=float),
             np.asarray(lfc, dtype=float),
-            np.asarray(mu, dtype=float),
+            mu,
             np.asarray(ridge_factor, dtype=float),
             np.asarray(contrast, dtype=float),
             float(lfc_null),
