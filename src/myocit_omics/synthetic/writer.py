@@ -106,6 +106,10 @@ def _study_yaml(patients: list[str], seed: int) -> str:
             "  covariates: [seq_batch]",
             "clinical:",
             f"  enzyme_uln: {{{uln}}}",
+            "composition:",
+            "  # blood composition (docs/composition.md); 'enabled: false' turns the step off",
+            "  enabled: true",
+            "  adjust_for: [neutrophil, monocyte]",
             "",
         ]
     )
@@ -338,6 +342,7 @@ def write_demo_study(out_dir: Path, *, seed: int = DEFAULT_SEED) -> dict[str, An
         "ifn_loading",
         "steroid_loading",
         "neutrophil_loading",
+        "monocyte_loading",
         "seq2_offset_ln",
     ]
     put("truth/genes.tsv.gz", table_text(rna.genes[gene_cols], sep="\t", decimals=6), compress=True)
