@@ -30,6 +30,7 @@ from myocit_omics.analysis import (
     prepare_context,
     step_assemble_expression,
     step_clinical,
+    step_composition,
     step_cytokines,
     step_de,
     step_expression,
@@ -97,6 +98,12 @@ def de_task(ctx: AnalysisContext) -> dict[str, Any]:
     return _with_progress("de", step_de, ctx)
 
 
+@_task("blood-composition", "rnaseq")
+def composition_task(ctx: AnalysisContext) -> dict[str, Any]:
+    """Blood composition, composition-adjusted IFN scores, DE sensitivity."""
+    return _with_progress("composition", step_composition, ctx)
+
+
 @_task("linking", "linking")
 def linking_task(ctx: AnalysisContext) -> dict[str, Any]:
     """IFN and cytokine change against clinical change, ROC, mixed model, PK/PD."""
@@ -125,6 +132,7 @@ STEPS: list[tuple[str, Any, tuple[str, ...]]] = [
     ("assemble_expression", assemble_task, ()),
     ("expression", expression_task, ("assemble_expression",)),
     ("de", de_task, ("expression",)),
+    ("composition", composition_task, ("expression",)),
     ("linking", linking_task, ()),
     ("report", report_task, ()),
 ]
@@ -136,6 +144,7 @@ STEP_TITLES = {
     "assemble_expression": "assembling the RNA-seq batches into one expression matrix",
     "expression": "expression QC, frozen normalisation and type I IFN scores",
     "de": "paired differential expression and gene-set enrichment",
+    "composition": "blood composition, composition-adjusted IFN scores and DE sensitivity",
     "linking": "linking IFN scores and cytokines to clinical response and PK",
     "report": "writing the HTML report",
 }

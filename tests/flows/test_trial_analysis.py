@@ -40,7 +40,7 @@ def test_every_step_ran_and_the_manifest_says_so(demo_run: Path) -> None:
     assert manifest["status"] == "ok"
     assert {s: v["status"] for s, v in manifest["steps"].items()} == {
         "clinical": "ok", "cytokines": "ok", "assemble_expression": "ok", "expression": "ok",
-        "de": "ok", "linking": "ok", "report": "ok",
+        "de": "ok", "composition": "ok", "linking": "ok", "report": "ok",
     }
     kinds = {i["kind"] for i in manifest["inputs"]}
     assert kinds == {"rnaseq", "cytokine", "clinical", "pk"}

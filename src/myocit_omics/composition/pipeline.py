@@ -226,6 +226,13 @@ def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path)
         f"frozen on the {len(score_ref.sample_ids)} reference samples ({score_ref.label})"
     )
     adjusted["adjustment"] = method_text
+    if not score_ref.label.startswith("healthy"):
+        warnings.append(
+            f"composition adjustment fitted on patient reference samples ({score_ref.label}) whose IFN "
+            "activity varies: a chance correlation of IFN activity with composition among them passes into "
+            "the coefficients, so the adjusted scores can track IFN activity worse than the unadjusted ones "
+            "(docs/composition.md); a healthy-control reference avoids this"
+        )
     paths["ifn_scores_adjusted"] = str(
         write_tsv(adjusted[[*IFN_SCORE_COLUMNS, "adjustment"]], tree.table("ifn_scores_adjusted"))
     )

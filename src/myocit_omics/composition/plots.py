@@ -30,6 +30,10 @@ def _grid(n: int) -> tuple[Any, np.ndarray]:
     return fig, axes.ravel()
 
 
+def _ylabel(method: str) -> str:
+    return "fraction" if method == "nnls" else "log2 ratio to reference"
+
+
 def by_visit_figure(table: pd.DataFrame, method: str) -> Any:
     """Box plot of each cell type's estimate by visit."""
     df = table[table["method"] == method]
@@ -40,6 +44,7 @@ def by_visit_figure(table: pd.DataFrame, method: str) -> Any:
         d = df[df["cell_type"] == ct]
         ax.boxplot([d.loc[d["visit"] == v, "estimate"].dropna() for v in visits], tick_labels=visits)
         ax.set_title(ct, fontsize=9)
+        ax.set_ylabel(_ylabel(method), fontsize=7)
     fig.suptitle(f"Blood composition by visit ({method})", fontsize=10)
     fig.tight_layout()
     return fig
@@ -59,6 +64,7 @@ def per_patient_figure(table: pd.DataFrame, method: str) -> Any:
             ax.plot(g["x"], g["estimate"], marker="o", ms=3, lw=0.8, alpha=0.7)
         ax.set_xticks(range(len(visits)), visits)
         ax.set_title(ct, fontsize=9)
+        ax.set_ylabel(_ylabel(method), fontsize=7)
     fig.suptitle(f"Blood composition per patient ({method})", fontsize=10)
     fig.tight_layout()
     return fig
@@ -74,6 +80,7 @@ def dose_figure(table: pd.DataFrame, method: str) -> Any:
         ax.scatter(d["prednisone_mg_kg_day"], d["estimate"], s=10)
         ax.set_title(ct, fontsize=9)
         ax.set_xlabel("prednisone (mg/kg/day)", fontsize=8)
+        ax.set_ylabel(_ylabel(method), fontsize=7)
     fig.suptitle(f"Blood composition against the prednisone dose of the visit ({method})", fontsize=10)
     fig.tight_layout()
     return fig

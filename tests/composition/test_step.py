@@ -1,0 +1,55 @@
+"""The composition step's parameters, its off switch, and the survival count of IFN-gene DE calls."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from myocit_omics.analysis import StepSkipped, step_composition
+from myocit_omics.composition.pipeline import composition_params
+from myocit_omics.composition.sensitivity import _survival
+from myocit_omics.config import default_study_config
+from myocit_omics.errors import InputError
+from myocit_omics.results import ResultsTree, write_tsv
+
+
+def test_off_switch_skips_the_step_with_its_reason():
+    config = default_study_config().model_copy(update={"composition": {"enabled": False}})
+    with pytest.raises(StepSkipped, match=r"composition\.enabled is false"):
+        step_composition(SimpleNamespace(config=config))
+
+
+def test_defaults_and_unknown_keys():
+    params = composition_params(default_study_config())
+    assert (
+        params["enabled"]
+        and params["adjust_for"] == ["neutrophil", "monocyte"]
+        and params["signature"] is None
+    )
+    config = default_study_config().model_copy(
+        update={"composition": {"adjust_for": "monocyte", "sigature": "x"}}
+    )
+    with pytest.raises(InputError, match="unknown composition parameter"):
+        composition_params(config)
+
+
+def _de(genes, padj, lfc):
+    return pd.DataFrame(
+        {"gene_id": [f"ENSG{i}" for i in range(len(genes))], "gene_name": genes, "padj": padj, "log2_fc": lfc}
+    )
+
+
+def test_a_call_survives_with_padj_below_005_and_the_same_sign(tmp_path):
+    tree = ResultsTree(tmp_path / "run")
+    genes = ["IFI27", "ISG15", "RSAD2", "IFIT1", "ACTB"]
+    write_tsv(_de(genes, [0.001, 0.01, 0.02, 0.3, 0.0001], [-2, -1, -1, -0.2, 1]), tree.table("de/W4_vs_W0"))
+    sens = _de(genes, [0.001, 0.2, 0.01, 0.01, 0.0001], [-1.5, -0.5, 0.4, -0.3, 1])
+    row = _survival("W4_vs_W0", "~ design", sens, tree, {"IFI27", "ISG15", "RSAD2", "IFIT1"}, ["monocyte"])
+    # IFI27 survives; ISG15 loses significance; RSAD2 flips sign; IFIT1 was no call; ACTB is no ISG
+    assert (row["n_ifn_calls"], row["n_surviving"], row["n_ifn_calls_sensitivity"]) == (3, 1, 3)
+    assert np.isclose(row["share_surviving"], 1 / 3, atol=1e-4) and row["n_ifn_genes_tested"] == 4
+    missing = _survival("W24_vs_W0", "~ design", sens, tree, {"IFI27"}, ["monocyte"])
+    assert missing["n_ifn_calls"] is None and "DE step not run" in missing["note"]
