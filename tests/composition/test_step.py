@@ -53,3 +53,33 @@ def test_a_call_survives_with_padj_below_005_and_the_same_sign(tmp_path):
     assert np.isclose(row["share_surviving"], 1 / 3, atol=1e-4) and row["n_ifn_genes_tested"] == 4
     missing = _survival("W24_vs_W0", "~ design", sens, tree, {"IFI27"}, ["monocyte"])
     assert missing["n_ifn_calls"] is None and "DE step not run" in missing["note"]
+
+
+def _tree_with_manifest(tmp_path, steps):
+    import json
+
+    root = tmp_path / "run"
+    (root / "tables").mkdir(parents=True)
+    (root / "run_manifest.json").write_text(json.dumps({"run_id": "run", "status": "ok", "steps": steps}))
+    return root
+
+
+def test_a_skipped_step_shows_as_not_run_in_the_report_and_the_artifact(tmp_path):
+    from myocit_omics.report.artifacts import build_artifacts
+    from myocit_omics.report.render import build_sections
+    from myocit_omics.report.tree import open_run
+
+    reason = "composition.enabled is false in study.yaml"
+    steps = {"composition": {"status": "skipped", "seconds": 0.0, "error": reason}}
+    root = _tree_with_manifest(tmp_path, steps)
+    section = next(s for s in build_sections(open_run(root)) if s.id == "composition")
+    assert section.status == "not run" and reason in section.reason
+    spec = next(a for a in build_artifacts(root, run_id="run") if a.key == "blood-composition")
+    assert spec.content == [{"status": "not run", "reason": f"step skipped: {reason}"}]
+
+
+def test_a_run_made_before_the_step_existed_gets_no_composition_artifact(tmp_path):
+    from myocit_omics.report.artifacts import build_artifacts
+
+    root = _tree_with_manifest(tmp_path, {"expression": {"status": "ok", "seconds": 1.0}})
+    assert "blood-composition" not in {a.key for a in build_artifacts(root, run_id="run")}
