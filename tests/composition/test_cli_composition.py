@@ -98,3 +98,26 @@ def test_a_signature_sharing_no_gene_with_the_counts_exits_2(tmp_path, mixtures,
     )
     assert code == 2
     assert "shares too few genes" in capsys.readouterr().err
+
+
+def test_a_matrix_of_gene_ids_only_gets_a_message_that_says_why_and_what_to_do(capsys):
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "data" / "demo" / "batches" / "rnaseq-seq2"
+    if not demo.is_dir():
+        import pytest
+
+        pytest.skip("data/demo is not present")
+    code = main(
+        [
+            "composition",
+            str(demo / "featurecounts.txt.gz"),
+            "--samples",
+            str(demo / "samples.csv"),
+            "--out",
+            "unused.tsv",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "featurecounts.txt.gz" in err and "names its genes by id only" in err and "Traceback" not in err

@@ -125,12 +125,19 @@ def estimate_composition(
     wide = marker_scores(frame, ref_mean, sets)
     coverage = marker_coverage(sets, universe, symbols_all)
     if wide.shape[1] == 0 and signature is None:
+        by_id = all(s == g for s, g in zip(symbols_all, gene_ids, strict=True))
         raise InputError(
             "no cell type could be scored: every marker list has too few expressed genes",
             file=counts_file,
             value=coverage["status"].iloc[0] if len(coverage) else None,
             expected="gene symbols (or ids with gene names) of whole-blood RNA-seq",
             rule="composition.too_few_genes",
+            fix=(
+                "the matrix names its genes by id only and the marker lists are HGNC symbols: use a "
+                "matrix with a gene_name column (nf-core, plain TSV) or --signature with genes named by id"
+            )
+            if by_id
+            else None,
         )
     parts = [to_long(wide, MARKER_METHOD)]
     fit = sig_cov = None
