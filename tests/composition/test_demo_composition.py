@@ -153,6 +153,9 @@ def test_report_section_and_dashboard_artifact(demo_runs):
     assert "Median estimate by visit" in titles
     assert any(t.startswith("IFN-gene calls") for t in titles)
     assert any(t.startswith("Primary score") for t in titles)
+    texts = [b for k, b in section.blocks if k == "text"]
+    caveat = "Caveat: the coefficients were fitted on patient reference samples"
+    assert any(t.startswith(caveat) for t in texts)
     spec = next(a for a in build_artifacts(both.root, run_id="demo") if a.key == "blood-composition")
     assert spec.kind == "table"
     cells = {r["cell_type"] for r in spec.content}
