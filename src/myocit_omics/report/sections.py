@@ -366,8 +366,8 @@ def composition_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
             if "pooled:" in how:
                 sec.text("Caveat: the coefficients were fitted on patient reference samples whose IFN "
                          "activity varies, so a chance correlation of IFN activity with composition among "
-                         "them passes into the adjustment; read these scores as a sensitivity analysis, not as the "
-                         "endpoint (docs/composition.md).")
+                         "them passes into the adjustment; read these scores as a sensitivity analysis, "
+                         "not as the endpoint (docs/composition.md).")
             sec.table(C.adjusted_beside(unadj, adj, *primary),
                       title=f"Primary score ({primary[0]}, {primary[1]}) by visit, unadjusted and adjusted")
     sens = run.table("composition_de_sensitivity")
