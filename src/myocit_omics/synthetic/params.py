@@ -126,6 +126,19 @@ class RnaseqParameters:
         ("platelet", 0.3),
         ("erythroid", 0.5),
     )
+    #: the demo's sorted-cell signature (docs/synthetic.md): each cell type's share of the blood
+    #: transcripts at the mean W0 composition, and the share of the cells the generator does not move
+    #: (``other``). UNCONFIRMED: plausible whole-blood values, not measured.
+    signature_shares: tuple[tuple[str, float], ...] = (
+        ("neutrophil", 0.40),
+        ("monocyte", 0.06),
+        ("t_cell", 0.15),
+        ("b_cell", 0.03),
+        ("nk_cell", 0.03),
+        ("platelet", 0.05),
+        ("erythroid", 0.08),
+        ("other", 0.20),
+    )
     #: per-patient, per-gene effect (natural-log SD) shared by the patient's samples.
     patient_effect_sd: float = 0.2
     #: per-gene offset of sequencing batch seq2 against seq1 (natural-log SD).

@@ -39,12 +39,16 @@ class RnaseqStudy:
     faults
         The planted faults: ``low_depth_sample``, ``swapped_samples`` (two sample ids),
         ``missing_sample`` (sample id) and ``missing_patient``.
+    celltype_loadings
+        Genes x cell types (index gene_name): the log2 change of each gene per log2 change of
+        each cell type's share (the sorted-cell signature of the demo is derived from it).
     """
 
     genes: pd.DataFrame
     counts: pd.DataFrame
     samples: pd.DataFrame
     faults: dict[str, object]
+    celltype_loadings: pd.DataFrame | None = None
 
 
 def rna_sample_id(patient_id: str, visit: str) -> str:
@@ -228,4 +232,5 @@ def simulate_rnaseq(cohort: Cohort, params: RnaseqParameters, seed: int) -> Rnas
         "missing_sample": missing_sample,
         "missing_patient": missing_patient,
     }
-    return RnaseqStudy(genes=genes, counts=table, samples=samples, faults=faults)
+    loadings = pd.DataFrame(ct_load, index=pd.Index(genes["gene_name"], name="gene_name"), columns=celltypes)
+    return RnaseqStudy(genes=genes, counts=table, samples=samples, faults=faults, celltype_loadings=loadings)
