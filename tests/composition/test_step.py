@@ -36,6 +36,19 @@ def test_defaults_and_unknown_keys():
         composition_params(config)
 
 
+def test_adjustment_method_and_form_are_checked():
+    params = composition_params(default_study_config())
+    assert params["adjust_method"] == "auto" and params["signature_form"] == "exact"
+    for section, message in (
+        ({"adjust_method": "lasso"}, "unknown composition adjustment method"),
+        ({"adjust_method": "signature"}, "needs a signature matrix"),
+        ({"signature": "s.tsv", "signature_form": "second_order"}, "unknown form"),
+    ):
+        config = default_study_config().model_copy(update={"composition": section})
+        with pytest.raises(InputError, match=message):
+            composition_params(config)
+
+
 def _de(genes, padj, lfc):
     return pd.DataFrame(
         {"gene_id": [f"ENSG{i}" for i in range(len(genes))], "gene_name": genes, "padj": padj, "log2_fc": lfc}

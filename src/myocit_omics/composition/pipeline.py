@@ -42,7 +42,13 @@ import pandas as pd
 
 from myocit_omics import progress
 from myocit_omics.composition import plots
-from myocit_omics.composition.adjust import DEFAULT_ADJUST_FOR, fit_adjustment
+from myocit_omics.composition.adjust import (
+    DEFAULT_ADJUST_FOR,
+    MIN_SIGNATURE_IFN_COVERAGE,
+    SIGNATURE_FORMS,
+    fit_adjustment,
+    fit_signature_adjustment,
+)
 from myocit_omics.composition.estimate import nnls_table
 from myocit_omics.composition.markers import (
     MARKER_METHOD,
@@ -51,7 +57,7 @@ from myocit_omics.composition.markers import (
     marker_sets,
     to_long,
 )
-from myocit_omics.composition.signature import read_signature
+from myocit_omics.composition.signature import Signature, match_genes, nnls_fractions, read_signature
 from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError
 from myocit_omics.expression.normalise import ExpressionReference, find_references, normalised_log
@@ -62,7 +68,16 @@ from myocit_omics.results import ResultsTree, save_figure, write_tsv
 
 log = logging.getLogger(__name__)
 
-KNOWN_KEYS = {"enabled", "signature", "adjust_for", "de_sensitivity", "plots"}
+KNOWN_KEYS = {
+    "enabled",
+    "signature",
+    "adjust_for",
+    "adjust_method",
+    "signature_form",
+    "de_sensitivity",
+    "plots",
+}
+ADJUST_METHODS = ("auto", "signature", "regression")
 COMPOSITION_COLUMNS = [
     "sample_id",
     "patient_id",
@@ -89,7 +104,38 @@ def composition_params(config: StudyConfig) -> dict[str, Any]:
             rule="config.composition",
         )
     adjust = section.get("adjust_for", list(DEFAULT_ADJUST_FOR))
+    method = str(section.get("adjust_method", "auto"))
+    if method not in ADJUST_METHODS:
+        raise InputError(
+            "unknown composition adjustment method",
+            file="study.yaml",
+            column="composition.adjust_method",
+            value=method,
+            expected=f"one of {list(ADJUST_METHODS)}",
+            rule="config.composition",
+        )
+    if method == "signature" and not section.get("signature"):
+        raise InputError(
+            "the signature adjustment needs a signature matrix",
+            file="study.yaml",
+            column="composition.adjust_method",
+            value=method,
+            expected="composition.signature naming a signature matrix TSV, or adjust_method auto/regression",
+            rule="config.composition",
+        )
+    form = str(section.get("signature_form", "exact"))
+    if form not in SIGNATURE_FORMS:
+        raise InputError(
+            "unknown form of the signature adjustment",
+            file="study.yaml",
+            column="composition.signature_form",
+            value=form,
+            expected=f"one of {list(SIGNATURE_FORMS)}",
+            rule="config.composition",
+        )
     return {
+        "adjust_method": method,
+        "signature_form": form,
         "enabled": bool(section.get("enabled", True)),
         "signature": section.get("signature"),
         "adjust_for": [adjust] if isinstance(adjust, str) else list(adjust),
@@ -122,6 +168,67 @@ def _dose(tree: ResultsTree) -> pd.DataFrame | None:
     if "prednisone_mg_kg_day" not in df:
         return None
     return df[["patient_id", "visit", "prednisone_mg_kg_day"]].drop_duplicates(["patient_id", "visit"])
+
+
+def _signature_by_symbol(signature: Signature, gene_ids: list[str], symbols: list[str]) -> pd.DataFrame:
+    """Return the signature matrix with its genes named as the expression names them (symbols)."""
+    pos, matched, _ = match_genes(signature, gene_ids, symbols)
+    out = signature.matrix[matched].copy()
+    out.columns = [symbols[p] for p in pos]
+    return out.loc[:, ~out.columns.duplicated()]
+
+
+def _adjustment(params, signature, set_genes, ref_frame, ref_wide, score_ref, gene_ids, symbols):
+    """Choose and fit the adjustment; return it, the method text and warnings."""
+    n_ref, label = len(score_ref.sample_ids), score_ref.label
+    expressed = [g for g in set_genes if g in ref_frame.columns]
+    notes: list[str] = []
+    if signature is not None and params["adjust_method"] != "regression":
+        sig = _signature_by_symbol(signature, gene_ids, symbols)
+        covered = [g for g in expressed if g in sig.columns]
+        share = len(covered) / len(expressed) if expressed else 0.0
+        if params["adjust_method"] == "signature" or share >= MIN_SIGNATURE_IFN_COVERAGE:
+            # the reference mixture: NNLS over the signature genes outside the IFN sets, so that the
+            # reference patients' IFN activity cannot move the fractions
+            other = [g for g in sig.columns if g in ref_frame.columns and g not in set(set_genes)]
+            lin = np.expm1(ref_frame[other].to_numpy() * np.log(2.0))
+            frac, _ = nnls_fractions(lin, sig[other].to_numpy())
+            fractions = pd.DataFrame(frac, index=ref_frame.index, columns=sig.index)
+            adjustment = fit_signature_adjustment(
+                sig, fractions, expressed, list(ref_wide.columns), form=params["signature_form"]
+            )
+            scored = [c for c, s in zip(adjustment.cell_types, adjustment.scored, strict=True) if s]
+            unscored = [c for c, s in zip(adjustment.cell_types, adjustment.scored, strict=True) if not s]
+            mix = ", ".join(
+                f"{c} {f:.3f}"
+                for c, f in zip(adjustment.cell_types, adjustment.reference_fractions, strict=True)
+            )
+            form = params["signature_form"]
+            text = (
+                f"composition effect from the signature {Path(signature.source).name} ({form} mixture form) "
+                f"on the marker scores of {', '.join(scored)}"
+                + (f" ({', '.join(unscored)}: shares closed to 1)" if unscored else "")
+                + f"; weights at the reference mixture, mean NNLS fractions of the {n_ref} reference samples "
+                f"({label}): {mix}; {len(adjustment.genes)} of {len(expressed)} IFN-set genes adjusted"
+            )
+            return adjustment, text, notes
+        notes.append(
+            f"the signature matrix holds {len(covered)} of the {len(expressed)} expressed IFN-set genes "
+            f"(< {MIN_SIGNATURE_IFN_COVERAGE:.0%}): composition adjustment by regression instead"
+        )
+    adjustment = fit_adjustment(ref_frame, ref_wide, set_genes, params["adjust_for"])
+    text = (
+        f"per-gene residuals on the {', '.join(params['adjust_for'])} marker scores, coefficients "
+        f"frozen on the {n_ref} reference samples ({label})"
+    )
+    if not label.startswith("healthy"):
+        notes.append(
+            f"composition adjustment fitted on patient reference samples ({label}) whose IFN "
+            "activity varies: a chance correlation of IFN activity with composition among them passes into "
+            "the coefficients, so the adjusted scores can track IFN activity worse than the unadjusted ones "
+            "(docs/composition.md); a signature matrix or a healthy-control reference avoids this"
+        )
+    return adjustment, text, notes
 
 
 def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path) -> dict[str, Any]:
@@ -170,10 +277,12 @@ def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path)
     ref_wide = marker_scores(ref_frame, ref_mean, sets)
     coverage = marker_coverage(sets, score_ref.genes, symbols)
     parts = [to_long(wide, MARKER_METHOD)]
+    signature = None
     if params["signature"]:
         sig_path = Path(params["signature"])
         sig_path = sig_path if sig_path.is_absolute() else home / sig_path
-        long, fit, sig_cov = nnls_table(counts, list(obs.index), gene_ids, symbols, read_signature(sig_path))
+        signature = read_signature(sig_path)
+        long, fit, sig_cov = nnls_table(counts, list(obs.index), gene_ids, symbols, signature)
         parts.append(long)
         paths["composition_nnls_fit"] = str(write_tsv(fit, tree.table("composition_nnls_fit")))
         paths["composition_signature_coverage"] = str(
@@ -198,7 +307,10 @@ def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path)
     progress.report(0.3, "composition-adjusted IFN scores")
     gene_sets = _gene_sets(config, home)
     set_genes = sorted({g for gs in gene_sets.values() for g in gs.genes} | set(ifn_genes()))
-    adjustment = fit_adjustment(ref_frame, ref_wide, set_genes, params["adjust_for"])
+    adjustment, method_text, adjust_notes = _adjustment(
+        params, signature, set_genes, ref_frame, ref_wide, score_ref, gene_ids, symbols
+    )
+    warnings.extend(adjust_notes)
     adj_ref = ScoreReference(
         label=score_ref.label,
         sample_ids=list(score_ref.sample_ids),
@@ -221,18 +333,7 @@ def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path)
     )
     adjusted = result.scores.join(obs[["patient_id", "visit"]].astype(str), on="sample_id")
     adjusted["qc_pass"] = adjusted["sample_id"].map(obs["qc_pass"].astype(bool)) if "qc_pass" in obs else True
-    method_text = (
-        f"per-gene residuals on the {', '.join(params['adjust_for'])} marker scores, coefficients "
-        f"frozen on the {len(score_ref.sample_ids)} reference samples ({score_ref.label})"
-    )
     adjusted["adjustment"] = method_text
-    if not score_ref.label.startswith("healthy"):
-        warnings.append(
-            f"composition adjustment fitted on patient reference samples ({score_ref.label}) whose IFN "
-            "activity varies: a chance correlation of IFN activity with composition among them passes into "
-            "the coefficients, so the adjusted scores can track IFN activity worse than the unadjusted ones "
-            "(docs/composition.md); a healthy-control reference avoids this"
-        )
     paths["ifn_scores_adjusted"] = str(
         write_tsv(adjusted[[*IFN_SCORE_COLUMNS, "adjustment"]], tree.table("ifn_scores_adjusted"))
     )

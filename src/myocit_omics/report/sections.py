@@ -363,7 +363,7 @@ def composition_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
             sec.heading("Composition-adjusted IFN scores")
             sec.text(f"Method: {how}. The adjusted scores are written beside the unadjusted ones "
                      "(tables/ifn_scores_adjusted.tsv), never in their place.")
-            if "pooled:" in how:
+            if how.startswith("per-gene residuals") and "pooled:" in how:
                 sec.text("Caveat: the coefficients were fitted on patient reference samples whose IFN "
                          "activity varies, so a chance correlation of IFN activity with composition among "
                          "them passes into the adjustment; read these scores as a sensitivity analysis, "
