@@ -16,7 +16,8 @@ reference it names, and writes:
 ``tables/ifn_scores_adjusted.tsv``
     The IFN scores on composition-adjusted expression (:mod:`myocit_omics.composition.adjust`),
     beside ``ifn_scores.tsv`` (never replacing it), with the method in column ``adjustment``;
-    ``tables/composition_adjustment.tsv`` holds the frozen per-gene coefficients.
+    ``tables/composition_adjustment.tsv`` holds the frozen per-gene weights (signature method)
+    or coefficients (regression method).
 ``tables/composition_de_sensitivity.tsv``
     Per contrast: IFN-gene calls (padj < 0.05) of the DE step, and how many survive a paired
     model with the composition estimates as covariates (full results in
@@ -26,7 +27,10 @@ reference it names, and writes:
 
 Parameters (``composition`` section of study.yaml, all optional): ``enabled`` (default true;
 false skips the step), ``signature`` (a signature matrix TSV, relative to the study home),
-``adjust_for`` (cell types of the adjustment, default neutrophil and monocyte),
+``adjust_for`` (cell types of the regression adjustment and the DE sensitivity model, default
+neutrophil and monocyte), ``adjust_method`` (``auto``: from the signature when it covers the IFN
+genes, else regression; ``signature``; ``regression``), ``signature_form`` (``exact`` or
+``first_order``),
 ``de_sensitivity`` (default true), ``plots`` (default true).
 """
 

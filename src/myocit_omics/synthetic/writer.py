@@ -470,6 +470,13 @@ def _readme(rna: Any, cyto: Any, clin: Any, pk: Any, seed: int) -> str:
             f"{n_blq} below the LLOQ, written `BLQ`.",
         ),
         (
+            "## signatures/",
+            "Not a batch: `blood_signature.tsv`, sorted-cell profiles (cell types x genes, counts per "
+            "million) as a lab would bring them for the composition adjustment; `study.yaml` names it "
+            "(`composition.signature`). Derived from the generator's cell-type model "
+            "(docs/synthetic.md).",
+        ),
+        (
             "## truth/",
             "Not a batch and never handed in: what the generator planted (responder status, latent IFN "
             "activity per visit, the planted faults, plate offsets, bridge "
