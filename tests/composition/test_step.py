@@ -96,3 +96,38 @@ def test_a_run_made_before_the_step_existed_gets_no_composition_artifact(tmp_pat
 
     root = _tree_with_manifest(tmp_path, {"expression": {"status": "ok", "seconds": 1.0}})
     assert "blood-composition" not in {a.key for a in build_artifacts(root, run_id="run")}
+
+
+def _choice(sig_types, sig_genes, method="auto"):
+    from myocit_omics.composition.pipeline import _adjustment
+    from myocit_omics.composition.signature import Signature
+
+    rng = np.random.default_rng(1)
+    genes = [f"ISG{i}" for i in range(10)] + [f"G{i}" for i in range(40)]
+    ref_frame = pd.DataFrame(rng.normal(6, 1, size=(8, 50)), columns=genes, index=[f"S{i}" for i in range(8)])
+    ref_wide = pd.DataFrame(
+        rng.normal(0, 0.3, size=(8, 2)), columns=["neutrophil", "monocyte"], index=ref_frame.index
+    )
+    sig = Signature(
+        pd.DataFrame(
+            rng.uniform(1, 100, size=(len(sig_types), len(sig_genes))), index=sig_types, columns=sig_genes
+        ),
+        "sig.tsv",
+    )
+    params = {"adjust_method": method, "signature_form": "exact", "adjust_for": ["neutrophil", "monocyte"]}
+    ref = SimpleNamespace(sample_ids=list(ref_frame.index), label="pooled:W0")
+    return _adjustment(params, sig, genes[:10], ref_frame, ref_wide, ref, genes, genes)
+
+
+def test_auto_uses_the_signature_only_when_it_covers_the_ifn_genes_and_names_scored_cell_types():
+    genes = [f"ISG{i}" for i in range(10)] + [f"G{i}" for i in range(40)]
+    _, text, notes = _choice(["neutrophil", "monocyte", "other"], genes)
+    assert text.startswith("composition effect from the signature sig.tsv (exact mixture form)") and not notes
+    assert "(other: shares closed to 1)" in text and "10 of 10 IFN-set genes adjusted" in text
+    _, text, notes = _choice(["Neutrophils", "Monocytes"], genes)
+    assert text.startswith("per-gene residuals") and "has a marker score" in notes[0]
+    _, text, notes = _choice(["neutrophil", "monocyte"], genes[5:])
+    assert text.startswith("per-gene residuals") and "holds 5 of the 10 expressed IFN-set genes" in notes[0]
+    assert any("patient reference samples" in n for n in notes)
+    _, text, _ = _choice(["neutrophil", "monocyte"], genes[5:], method="signature")
+    assert "5 of 10 IFN-set genes adjusted" in text

@@ -191,7 +191,14 @@ def _adjustment(params, signature, set_genes, ref_frame, ref_wide, score_ref, ge
         sig = _signature_by_symbol(signature, gene_ids, symbols)
         covered = [g for g in expressed if g in sig.columns]
         share = len(covered) / len(expressed) if expressed else 0.0
-        if params["adjust_method"] == "signature" or share >= MIN_SIGNATURE_IFN_COVERAGE:
+        named = [c for c in signature.cell_types if c in ref_wide.columns]
+        if params["adjust_method"] == "auto" and not named:
+            notes.append(
+                f"no cell type of the signature matrix ({', '.join(signature.cell_types)}) has a marker "
+                f"score (named as {', '.join(ref_wide.columns)}): composition adjustment by regression "
+                "instead"
+            )
+        elif params["adjust_method"] == "signature" or share >= MIN_SIGNATURE_IFN_COVERAGE:
             # the reference mixture: NNLS over the signature genes outside the IFN sets, so that the
             # reference patients' IFN activity cannot move the fractions
             other = [g for g in sig.columns if g in ref_frame.columns and g not in set(set_genes)]
@@ -216,10 +223,11 @@ def _adjustment(params, signature, set_genes, ref_frame, ref_wide, score_ref, ge
                 f"({label}): {mix}; {len(adjustment.genes)} of {len(expressed)} IFN-set genes adjusted"
             )
             return adjustment, text, notes
-        notes.append(
-            f"the signature matrix holds {len(covered)} of the {len(expressed)} expressed IFN-set genes "
-            f"(< {MIN_SIGNATURE_IFN_COVERAGE:.0%}): composition adjustment by regression instead"
-        )
+        else:
+            notes.append(
+                f"the signature matrix holds {len(covered)} of the {len(expressed)} expressed IFN-set "
+                f"genes (< {MIN_SIGNATURE_IFN_COVERAGE:.0%}): composition adjustment by regression instead"
+            )
     adjustment = fit_adjustment(ref_frame, ref_wide, set_genes, params["adjust_for"])
     text = (
         f"per-gene residuals on the {', '.join(params['adjust_for'])} marker scores, coefficients "
