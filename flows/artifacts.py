@@ -1,7 +1,7 @@
 """Dashboard artifacts of a trial-analysis run, with stable keys so the dashboard shows their history.
 
 The content is built by :func:`myocit_omics.report.artifacts.build_artifacts` from the
-results tree (qc-summary, ifn-scores, ifn-summary, clinical-response,
+results tree (qc-summary, ifn-scores, ifn-summary, blood-composition, clinical-response,
 de-top-<contrast>, gsea-top-<contrast>, report-link); this module only hands each one
 to Prefect. Called at the end of ``flows/trial_analysis.py``.
 """

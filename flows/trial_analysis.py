@@ -104,6 +104,12 @@ def de_task(home: str, run_id: str) -> dict[str, Any]:
     return run_step("de", home, run_id, wrap=_with_progress("de"))
 
 
+@_task("blood-composition", "rnaseq")
+def composition_task(home: str, run_id: str) -> dict[str, Any]:
+    """Blood composition, composition-adjusted IFN scores, DE sensitivity."""
+    return run_step("composition", home, run_id, wrap=_with_progress("composition"))
+
+
 @_task("linking", "linking")
 def linking_task(home: str, run_id: str) -> dict[str, Any]:
     """IFN and cytokine change against clinical change, ROC, mixed model, PK/PD."""
@@ -132,9 +138,11 @@ STEPS: list[tuple[str, Any, tuple[str, ...], tuple[str, ...]]] = [
     ("assemble_expression", assemble_task, (), ()),
     ("expression", expression_task, ("assemble_expression",), ()),
     ("de", de_task, ("expression",), ("clinical",)),  # clinical gives the responder status
-    ("linking", linking_task, (), ("clinical", "cytokines", "expression")),
+    # composition reads the dose (clinical) and compares its DE calls with the DE step's
+    ("composition", composition_task, ("expression",), ("clinical", "de")),
+    ("linking", linking_task, (), ("clinical", "cytokines", "expression", "composition")),
     ("report", report_task, (),
-     ("clinical", "cytokines", "assemble_expression", "expression", "de", "linking")),
+     ("clinical", "cytokines", "assemble_expression", "expression", "de", "composition", "linking")),
 ]
 
 
@@ -144,6 +152,7 @@ STEP_TITLES = {
     "assemble_expression": "assembling the RNA-seq batches into one expression matrix",
     "expression": "expression QC, frozen normalisation and type I IFN scores",
     "de": "paired differential expression and gene-set enrichment",
+    "composition": "blood composition, composition-adjusted IFN scores and DE sensitivity",
     "linking": "linking IFN scores and cytokines to clinical response and PK",
     "report": "writing the HTML report",
 }

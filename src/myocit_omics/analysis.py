@@ -472,6 +472,15 @@ def responder_table(ctx: AnalysisContext) -> pd.DataFrame | None:
     return pd.DataFrame({"patient_id": table["patient_id"], "responder": responder})
 
 
+def step_composition(ctx: AnalysisContext) -> dict[str, Any]:
+    """Blood composition, composition-adjusted IFN scores and the DE sensitivity model."""
+    from myocit_omics.composition.pipeline import composition_params, run_composition
+
+    if not composition_params(ctx.config)["enabled"]:
+        raise StepSkipped("composition.enabled is false in study.yaml")
+    return run_composition(ctx.tree, config=ctx.config, home=ctx.home)
+
+
 def step_linking(ctx: AnalysisContext) -> dict[str, Any]:
     """Link IFN scores and cytokines to clinical response and PK."""
     from myocit_omics.linking.pipeline import run_linking
@@ -503,6 +512,7 @@ STEP_FUNCTIONS: dict[str, Callable[[AnalysisContext], dict[str, Any]]] = {
     "assemble_expression": step_assemble_expression,
     "expression": step_expression,
     "de": step_de,
+    "composition": step_composition,
     "linking": step_linking,
     "report": step_report,
 }

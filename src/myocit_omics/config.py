@@ -2,7 +2,7 @@
 
 The file lives at the root of the study home (``data/demo/study.yaml`` for the demo).
 Each analysis concern keeps its parameters in its own section (``expression``,
-``interferon``, ``de``, ``cytokines``, ``clinical``, ``linking``); sections are
+``interferon``, ``de``, ``cytokines``, ``clinical``, ``linking``, ``composition``); sections are
 plain mappings read by the module that owns them, so that a module can add a
 parameter without touching this file. Unknown top-level keys are refused.
 """
@@ -69,6 +69,8 @@ class StudyConfig(BaseModel):
     clinical: dict[str, Any] = Field(default_factory=dict)
     linking: dict[str, Any] = Field(default_factory=dict)
     execution: dict[str, Any] = Field(default_factory=dict)  # task_runner, n_workers (flows/runners.py)
+    #: blood composition (myocit_omics.composition.pipeline); ``enabled: false`` skips the step
+    composition: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("patient_id_pattern")
     @classmethod

@@ -8,6 +8,7 @@ visit x responder contrasts, fewer bootstrap resamples in linking.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -46,6 +47,7 @@ def small_home(workdir: Path, *, kinds: tuple[str, ...] | None = None) -> Path:
     home = workdir / "home"
     home.mkdir(parents=True)
     (home / "study.yaml").write_bytes((demo / "study.yaml").read_bytes())
+    shutil.copytree(demo / "signatures", home / "signatures")  # named in study.yaml
     store = StudyStore(home)
     for batch in sorted(p for p in (demo / "batches").iterdir() if p.is_dir()):
         if kinds and not batch.name.startswith(kinds):

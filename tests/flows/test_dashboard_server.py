@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import socket
 import sys
 import types
@@ -193,6 +194,7 @@ def demo_config_home(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / "study.yaml").write_bytes((REPO / "data" / "demo" / "study.yaml").read_bytes())
+    shutil.copytree(REPO / "data" / "demo" / "signatures", home / "signatures")  # named in study.yaml
     return home
 
 

@@ -40,7 +40,7 @@ def test_every_step_ran_and_the_manifest_says_so(demo_run: Path) -> None:
     assert manifest["status"] == "ok"
     assert {s: v["status"] for s, v in manifest["steps"].items()} == {
         "clinical": "ok", "cytokines": "ok", "assemble_expression": "ok", "expression": "ok",
-        "de": "ok", "linking": "ok", "report": "ok",
+        "de": "ok", "composition": "ok", "linking": "ok", "report": "ok",
     }
     kinds = {i["kind"] for i in manifest["inputs"]}
     assert kinds == {"rnaseq", "cytokine", "clinical", "pk"}
@@ -136,15 +136,34 @@ def _when(stamp: str) -> float:
 
 def test_threads_runner_runs_independent_steps_at_once_and_loses_no_record(small_home: Path, prefect_harness,
                                                                            monkeypatch) -> None:
+    import threading
+
     from flows.trial_analysis import trial_analysis
 
+    from myocit_omics import analysis
     from myocit_omics.results import run_state
 
     monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
+    # The three independent steps meet at a barrier before doing their work: run one after the
+    # other, the first would wait 120 s for the other two, the barrier would break and the step fail.
+    first = ("clinical", "cytokines", "assemble_expression")
+    barrier = threading.Barrier(len(first), timeout=120)
+    met: list[str] = []
+
+    def meeting(step: str, func):
+        def wrapped(ctx):
+            barrier.wait()
+            met.append(step)
+            return func(ctx)
+        return wrapped
+
+    for step in first:
+        monkeypatch.setitem(analysis.STEP_FUNCTIONS, step, meeting(step, analysis.STEP_FUNCTIONS[step]))
     run_dir = Path(trial_analysis(home=str(small_home), run_id="threads"))
     assert run_dir == small_home / "results" / "threads"
     assert not (small_home / "results" / "threads.partial").exists()
     assert run_state(run_dir) == "complete"
+    assert sorted(met) == sorted(first)
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
     assert manifest["status"] == "ok"
     assert manifest["plan"]["task_runner"] == "threads"
@@ -152,18 +171,15 @@ def test_threads_runner_runs_independent_steps_at_once_and_loses_no_record(small
     # every step's record is in the manifest (each wrote its own steps/<step>.json, merged at the end)
     assert {s: v["status"] for s, v in steps.items()} == {
         "clinical": "ok", "cytokines": "ok", "assemble_expression": "ok", "expression": "ok",
-        "de": "ok", "linking": "ok", "report": "ok"}
+        "de": "ok", "composition": "ok", "linking": "ok", "report": "ok"}
     assert {p.stem for p in (run_dir / "steps").glob("*.json")} == set(steps)
     span = {s: (_when(v["started"]), _when(v["ended"])) for s, v in steps.items()}
-    # the three independent steps ran at the same time: none waited for the other two to end
-    first = ("clinical", "cytokines", "assemble_expression")
-    for s in first:
-        assert span[s][0] < max(span[o][1] for o in first if o != s), span
-    # linking did not wait for DE, and DE did not wait for linking
-    assert span["linking"][0] < span["de"][1] and span["de"][0] < span["linking"][1], span
-    # dependants waited: expression after assembly, DE after expression and clinical, report last
+    # dependants waited: expression after assembly, DE after expression and clinical, composition
+    # after DE, linking after composition, report last
     assert span["expression"][0] >= span["assemble_expression"][1]
     assert span["de"][0] >= max(span["expression"][1], span["clinical"][1])
+    assert span["composition"][0] >= span["de"][1]
+    assert span["linking"][0] >= max(span["composition"][1], span["cytokines"][1])
     assert span["report"][0] >= max(end for s, (_, end) in span.items() if s != "report")
     assert (run_dir / "report.html").is_file()
     for contrast in ("W4_vs_W0", "W24_vs_W0"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def test_myocit_dashboard_serves_the_deployments_against_it(multi, installation,
     home = tmp_path / "home"
     home.mkdir()
     (home / "study.yaml").write_bytes((REPO / "data" / "demo" / "study.yaml").read_bytes())
+    shutil.copytree(REPO / "data" / "demo" / "signatures", home / "signatures")  # named in study.yaml
     out = tmp_path / "dashboard.out"
     with open(out, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "myocit_omics.cli", "dashboard", "--home", str(home),

@@ -10,6 +10,7 @@ worker killed mid-run leaves its run Crashed (heartbeats stop, the automation re
 from __future__ import annotations
 
 import itertools
+import shutil
 import subprocess
 import sys
 import time
@@ -61,6 +62,7 @@ def pool(multi, installation, api, tmp_path_factory):
     home = work / "home"
     home.mkdir()
     (home / "study.yaml").write_bytes((REPO / "data" / "demo" / "study.yaml").read_bytes())
+    shutil.copytree(REPO / "data" / "demo" / "signatures", home / "signatures")  # named in study.yaml
     env = multi.client_env(installation)
     env.pop("PREFECT_API_URL")                       # given on the command line instead
     cmd = [sys.executable, "-m", "myocit_omics.cli", "deploy", "--home", str(home), "--pool", POOL,

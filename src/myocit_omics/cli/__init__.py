@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "Run the trial-analysis flow on every accepted batch of the study.",
     "ifn_score": "Score type I IFN signatures in a count matrix outside the study.",
     "de": "Paired differential expression of a count matrix outside the study.",
+    "composition": "Estimate blood composition (marker scores, NNLS) in a count matrix outside the study.",
     "cytokines": "Read cytokine instrument exports, fit standard curves, write the common long table.",
     "report": "Re-render the HTML report of a results folder without recomputing.",
     "dashboard": "Start (or reuse) the local Prefect server and serve the deployments.",

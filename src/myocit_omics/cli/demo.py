@@ -45,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "study.yaml").exists():
         shutil.copyfile(demo / "study.yaml", home / "study.yaml")
+        # the sorted-cell signature the demo's study.yaml names (relative to the study home)
+        for sig in sorted((demo / "signatures").glob("*.tsv")):
+            target = home / "signatures" / sig.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copyfile(sig, target)
     store = StudyStore(home)
     batches = sorted(p for p in (demo / "batches").iterdir() if p.is_dir())
     print(f"Handing in {len(batches)} demo batches to {home}")

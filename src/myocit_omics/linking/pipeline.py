@@ -23,6 +23,10 @@ Parameters (``linking`` section of study.yaml, all optional):
     scored, else the first set).
 ``n_boot``, ``n_perm``, ``roc_ci``
     2000 bootstrap resamples, 9999 permutations, ``bootstrap`` (or ``delong``).
+``composition_covariates`` / ``composition_method``
+    Cell types whose change (``tables/composition.tsv``, default ``monocyte`` by ``marker_btm``)
+    join the change in prednisone dose as covariates of the partial Spearman of IFN change
+    against clinical change (``tables/linking_partial.tsv``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from myocit_omics.errors import InputError
 from myocit_omics.linking.mixed import ifn_mixed_model
 from myocit_omics.linking.pkpd import exposure_vs_fall
 from myocit_omics.linking.plots import change_scatter, roc_curves, trajectory_panels
-from myocit_omics.linking.stats import bh_qvalues, paired_change, roc_auc, spearman
+from myocit_omics.linking.stats import bh_qvalues, paired_change, partial_spearman, roc_auc, spearman
 from myocit_omics.results import ResultsTree, save_figure, write_tsv
 
 #: Columns of every ``tables/linking_*.tsv`` (contract columns first, then the extras).
@@ -56,6 +60,7 @@ REQUIRED = {
     "clinical_outcomes": ["patient_id", "visit"],
     "response_w24": ["patient_id", "major_response_w24"],
     "pk_exposure": ["patient_id"],
+    "composition": ["patient_id", "visit", "cell_type", "method", "estimate"],
 }
 
 
@@ -72,6 +77,8 @@ class LinkingParams:
     n_boot: int = 2000
     n_perm: int = 9999
     roc_ci: str = "bootstrap"
+    composition_covariates: tuple[str, ...] = ("monocyte",)
+    composition_method: str = "marker_btm"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -87,7 +94,7 @@ class LinkingParams:
         base = section.get("baseline_visit", "W0")
         default_changes = tuple(v for v in config.omics_visits if v != base)
         kwargs: dict[str, Any] = {k: v for k, v in section.items() if k in known}
-        for key in ("change_visits", "clinical_measures"):
+        for key in ("change_visits", "clinical_measures", "composition_covariates"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         kwargs.setdefault("change_visits", default_changes)
@@ -372,6 +379,17 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
     else:
         skipped["pkpd"] = "no IFN scores" if not ifn_markers else (why_pk or "")
 
+    # 6. partial Spearman of IFN change vs clinical change given dose change and composition change
+    composition, why_comp = _read(tree, "composition")
+    if ifn_markers and clinical is not None and composition is not None \
+            and "prednisone_mg_kg_day" in clinical.columns:
+        tables["partial"] = _partial_table(p, panel, ifn_markers, clinical, composition, patients)
+    elif composition is None:  # the composition step is optional (composition.enabled): a note
+        notes.append(f"partial Spearman given composition not run: {why_comp}")
+    else:
+        skipped["partial"] = ("no IFN scores" if not ifn_markers
+                              else why_out or "no prednisone_mg_kg_day in clinical_outcomes.tsv")
+
     censored = censoring_notes(panel)
     for df in tables.values():
         for bm, text in censored.items():
@@ -389,6 +407,46 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
                + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
     return {"summary": summary, "paths": paths, "skipped": skipped, "notes": notes,
             "n_rows": {k: len(v) for k, v in tables.items()}, "methods": methods}
+
+
+def _partial_table(p: LinkingParams, panel: pd.DataFrame, ifn_markers: list[str], clinical: pd.DataFrame,
+                   composition: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
+    """Partial Spearman of each IFN score's change against each clinical change (section 6)."""
+    base = p.baseline_visit
+    comp = composition[composition["method"] == p.composition_method].copy()
+    if "qc_pass" in comp:
+        comp = comp[_truthy(comp["qc_pass"]).map(lambda v: v is True).to_numpy(dtype=bool)]
+    comp["patient_id"] = comp["patient_id"].astype(str)
+    rows = []
+    clin_base = clinical[clinical["visit"] == base].set_index("patient_id")
+    for v in p.change_visits:
+        clin_v = clinical[clinical["visit"] == v].set_index("patient_id")
+        dose = (pd.to_numeric(clin_v["prednisone_mg_kg_day"], errors="coerce")
+                - pd.to_numeric(clin_base["prednisone_mg_kg_day"], errors="coerce").reindex(clin_v.index))
+        covs = {"change in prednisone dose": dose.reindex(patients)}
+        for ct in p.composition_covariates:
+            c = comp[comp["cell_type"] == ct].set_index(["patient_id", "visit"])["estimate"]
+            c = c[~c.index.duplicated()]
+            before = pd.Series({pid: c.get((pid, base), np.nan) for pid in patients})
+            after = pd.Series({pid: c.get((pid, v), np.nan) for pid in patients})
+            covs[f"change in {ct} ({p.composition_method})"] = after - before
+        z = pd.DataFrame(covs).to_numpy(dtype=float)
+        given = ", ".join(covs)
+        targets: dict[str, pd.Series] = {}
+        for m in [m for m in p.clinical_measures if m in clinical.columns]:
+            before = pd.to_numeric(clin_base[m], errors="coerce").reindex(clin_v.index)
+            targets[f"change in {m}"] = pd.to_numeric(clin_v[m], errors="coerce") - before
+        if "tis" in clinical.columns:
+            targets["TIS"] = pd.to_numeric(clin_v["tis"], errors="coerce")
+        for bm in ifn_markers:
+            delta = (_by_patient(panel, bm, v).reindex(patients)
+                     - _by_patient(panel, bm, base).reindex(patients))
+            for label, target in targets.items():
+                res = partial_spearman(delta.to_numpy(), target.reindex(patients).to_numpy(dtype=float), z,
+                                       seed=p.seed, n_boot=p.n_boot, n_perm=p.n_perm)
+                res["note"] = "; ".join(x for x in (res.get("note"), f"given {given}") if x)
+                rows.append(_row("partial_spearman_change", bm, f"{v} - {base} change vs {label}", res))
+    return _finish(rows, ["comparison"])
 
 
 def _figures(tree: ResultsTree, p: LinkingParams, panel: pd.DataFrame, ifn_markers: list[str],

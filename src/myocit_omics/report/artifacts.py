@@ -10,6 +10,7 @@ key                         kind      content
 ``ifn-scores``              table     IFN scores by gene set, method and visit
 ``ifn-summary``             markdown  the primary IFN score by visit, in words
 ``clinical-response``       table     response per patient (week 24 or last visit)
+``blood-composition``       table     median cell-type estimate by method and visit
 ``de-top-<contrast>``       table     top N genes by adjusted p-value
 ``gsea-top-<contrast>``     table     top N gene sets by FDR
 ``report-link``             link      ``file://`` URL of ``report.html``
@@ -156,6 +157,20 @@ def build_artifacts(tree_root: str | Path, *, run_id: str, top_n: int = 20) -> l
                              f"Clinical response per patient, run `{run_id}`. Full tables: "
                              "`tables/response_w24.tsv`, `tables/clinical_outcomes.tsv`.")]
 
+    def composition() -> list[ArtifactSpec]:
+        from myocit_omics.composition.summary import composition_by_visit
+
+        df = run.table("composition")
+        if df is None and run.step_status(("composition",))[0] is None:
+            return []  # a run made before the composition step existed: no key to show a gap in
+        rows = (S.to_records(composition_by_visit(df), max_rows=MAX_TABLE_ROWS) if df is not None
+                else _not_run_rows(run, ("composition",), "tables/composition.tsv"))
+        return [ArtifactSpec("blood-composition", "table", rows,
+                             f"Blood composition by visit (median estimate per cell type and method), run "
+                             f"`{run_id}`. Composition-adjusted IFN scores: "
+                             "`tables/ifn_scores_adjusted.tsv`; "
+                             "full table: `tables/composition.tsv`.")]
+
     def de() -> list[ArtifactSpec]:
         tables = run.tables_in("de")
         specs = []
@@ -183,7 +198,8 @@ def build_artifacts(tree_root: str | Path, *, run_id: str, top_n: int = 20) -> l
                              f"Self-contained HTML report of run `{run_id}`{state}. Results folder: "
                              f"`{run.root}`.", link_text=f"Report of run {run_id}")]
 
-    for name, fn in (("qc-summary", qc), ("ifn-scores", ifn), ("clinical-response", clinical),
+    for name, fn in (("qc-summary", qc), ("ifn-scores", ifn), ("blood-composition", composition),
+                     ("clinical-response", clinical),
                      ("de-top", de), ("gsea-top", gsea), ("report-link", link)):
         attempt(name, fn)
     return out

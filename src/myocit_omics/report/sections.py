@@ -114,7 +114,7 @@ def html_table(df: pd.DataFrame, *, title: str = "", max_rows: int = 40, source:
 _PLOT_FOLDERS = {
     "qc": "qc", "expression": "qc", "ifn": "ifn", "interferon": "ifn", "cytokines": "cytokines",
     "cytokine": "cytokines", "de": "de", "gsea": "de", "clinical": "clinical", "pk": "clinical",
-    "linking": "linking",
+    "linking": "linking", "composition": "composition",
 }
 _PLOT_WORDS = (
     ("linking", ("linking", "_roc", "roc_", "mixed_model", "pkpd", "pk_pd")),
@@ -340,6 +340,59 @@ def ifn_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     if coverage is not None:
         sec.table(coverage, title="Gene coverage of the IFN sets", source="tables/ifn_gene_coverage.tsv")
     _add_plots(sec, plots.get("ifn", []), run)
+    return sec
+
+
+def composition_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
+    """Blood composition: estimates by visit and against dose, adjusted IFN scores, DE sensitivity."""
+    from myocit_omics.composition import summary as C
+
+    sec = Section("composition", "Blood composition")
+    table = run.table("composition")
+    if table is None:
+        return _not_run(sec, run, ("composition",), "tables/composition.tsv")
+    methods = ", ".join(sorted({str(m) for m in table["method"].dropna()}))
+    sec.text(f"{table['cell_type'].nunique()} cell types estimated in {table['sample_id'].nunique()} samples "
+             f"by {methods} (marker_btm: mean log2 ratio of the BTM cell-type marker genes against the "
+             "frozen "
+             "reference samples; nnls: fractions from the signature matrix of study.yaml). Marker scores are "
+             "relative (log2 against the reference), not fractions.")
+    sec.table(C.composition_by_visit(table), title="Median estimate by visit", max_rows=60,
+              source="tables/composition.tsv")
+    dose = pd.to_numeric(table.get("prednisone_mg_kg_day", pd.Series(dtype=float)), errors="coerce")
+    if dose.notna().any():
+        sec.table(C.dose_correlation(table),
+                  title="Estimate against the prednisone dose of the visit (Spearman)")
+    unadj, adj = run.table("ifn_scores"), run.table("ifn_scores_adjusted")
+    if adj is not None and unadj is not None and not unadj.empty:
+        primary = S.primary_score(unadj)
+        if primary is not None:
+            how = str(adj["adjustment"].iloc[0]) if "adjustment" in adj and len(adj) else "not recorded"
+            sec.heading("Composition-adjusted IFN scores")
+            sec.text(f"Method: {how}. The adjusted scores are written beside the unadjusted ones "
+                     "(tables/ifn_scores_adjusted.tsv), never in their place.")
+            if how.startswith("per-gene residuals") and "pooled:" in how:
+                sec.text("Caveat: the coefficients were fitted on patient reference samples whose IFN "
+                         "activity varies, so a chance correlation of IFN activity with composition among "
+                         "them passes into the adjustment; read these scores as a sensitivity analysis, "
+                         "not as the endpoint (docs/composition.md).")
+            sec.table(C.adjusted_beside(unadj, adj, *primary),
+                      title=f"Primary score ({primary[0]}, {primary[1]}) by visit, unadjusted and adjusted")
+    sens = run.table("composition_de_sensitivity")
+    if sens is not None:
+        sec.heading("DE sensitivity model with composition covariates")
+        sec.table(sens,
+                  title="IFN-gene calls (padj < 0.05) of each contrast that survive composition covariates",
+                  source="tables/composition_de_sensitivity.tsv")
+    coverage = run.table("composition_marker_coverage")
+    if coverage is not None:
+        sec.table(coverage.drop(columns=["missing_genes", "unexpressed_genes"], errors="ignore"),
+                  title="Marker lists used", source="tables/composition_marker_coverage.tsv")
+    partial = run.table("linking_partial")
+    if partial is not None:
+        sec.text("The partial Spearman of IFN change against clinical change, given the change in prednisone "
+                 "dose and in composition, is in the linking section (tables/linking_partial.tsv).")
+    _add_plots(sec, plots.get("composition", []), run)
     return sec
 
 
@@ -569,7 +622,7 @@ def other_section(run: RunTree, plots: dict[str, list[Path]]) -> Section | None:
 #: Ids and titles of the sections every report has ("other" only when some figure needs it).
 SECTION_TITLES = {
     "summary": "Study summary", "qc": "Quality control of the RNA-seq samples",
-    "ifn": "Type I interferon scores", "cytokines": "Cytokines",
+    "ifn": "Type I interferon scores", "composition": "Blood composition", "cytokines": "Cytokines",
     "de": "Differential expression and gene-set enrichment", "clinical": "Clinical response",
     "linking": "Linking biomarkers to clinical response", "methods": "Methods and provenance",
     "other": "Other figures",
@@ -577,7 +630,8 @@ SECTION_TITLES = {
 
 #: The section builders, in report order, by section id.
 SECTIONS: tuple[tuple[str, Callable[[RunTree, dict[str, list[Path]]], Section | None]], ...] = (
-    ("summary", study_section), ("qc", qc_section), ("ifn", ifn_section), ("cytokines", cytokine_section),
+    ("summary", study_section), ("qc", qc_section), ("ifn", ifn_section),
+    ("composition", composition_section), ("cytokines", cytokine_section),
     ("de", de_section), ("clinical", clinical_section), ("linking", linking_section),
     ("methods", methods_section), ("other", other_section),
 )

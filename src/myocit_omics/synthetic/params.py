@@ -107,18 +107,37 @@ class RnaseqParameters:
     core_isg_loading: tuple[float, float] = (1.1, 1.6)
     min_ifn_loading: float = 0.2
     #: log2 effect per mg/kg/day of prednisone on neutrophil / steroid-response and lymphocyte genes.
-    neutrophil_per_mgkg: float = 0.6
+    neutrophil_per_mgkg: float = 0.4
     steroid_gene_per_mgkg: float = 1.0
     lymphocyte_per_mgkg: float = -0.5
+    #: log2 effect per mg/kg/day of prednisone on the monocyte share (glucocorticoids lower monocytes).
+    monocyte_per_mgkg: float = -0.5
+    #: cell-type dependence of the ISGs: log2 change of an IFN gene per log2 change of the monocyte
+    #: share, uniform in this range (ISGs are expressed more in monocytes than in the other cells), so a
+    #: fall in monocytes lowers the bulk ISG level with no change of IFN activity.
+    isg_monocyte_loading: tuple[float, float] = (0.3, 0.6)
     #: sample-level cell-composition scatter (log2 SD) per cell type.
     celltype_sd: tuple[tuple[str, float], ...] = (
-        ("neutrophil", 0.15),
-        ("monocyte", 0.2),
+        ("neutrophil", 0.3),
+        ("monocyte", 0.3),
         ("t_cell", 0.2),
         ("b_cell", 0.25),
         ("nk_cell", 0.25),
         ("platelet", 0.3),
         ("erythroid", 0.5),
+    )
+    #: the demo's sorted-cell signature (docs/synthetic.md): each cell type's share of the blood
+    #: transcripts at the mean W0 composition, and the share of the cells the generator does not move
+    #: (``other``). UNCONFIRMED: plausible whole-blood values, not measured.
+    signature_shares: tuple[tuple[str, float], ...] = (
+        ("neutrophil", 0.40),
+        ("monocyte", 0.06),
+        ("t_cell", 0.15),
+        ("b_cell", 0.03),
+        ("nk_cell", 0.03),
+        ("platelet", 0.05),
+        ("erythroid", 0.08),
+        ("other", 0.20),
     )
     #: per-patient, per-gene effect (natural-log SD) shared by the patient's samples.
     patient_effect_sd: float = 0.2

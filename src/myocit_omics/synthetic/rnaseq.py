@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from myocit_omics.composition.markers import marker_sets
 from myocit_omics.synthetic.cohort import Cohort, rng_for
 from myocit_omics.synthetic.genes import (
     ABUNDANT,
@@ -38,12 +39,16 @@ class RnaseqStudy:
     faults
         The planted faults: ``low_depth_sample``, ``swapped_samples`` (two sample ids),
         ``missing_sample`` (sample id) and ``missing_patient``.
+    celltype_loadings
+        Genes x cell types (index gene_name): the log2 change of each gene per log2 change of
+        each cell type's share (the sorted-cell signature of the demo is derived from it).
     """
 
     genes: pd.DataFrame
     counts: pd.DataFrame
     samples: pd.DataFrame
     faults: dict[str, object]
+    celltype_loadings: pd.DataFrame | None = None
 
 
 def rna_sample_id(patient_id: str, visit: str) -> str:
@@ -120,6 +125,16 @@ def simulate_rnaseq(cohort: Cohort, params: RnaseqParameters, seed: int) -> Rnas
             ct_load[name_to_pos[g], j] = rng.uniform(0.8, 1.2)
     followers = (kind == "synthetic") & (rng.random(n_genes) < 0.03)
     ct_load[followers, 0] = rng.normal(0.7, 0.2, size=int(followers.sum()))
+    # The BTM-derived marker lists of the composition estimates follow their cell type too, and the
+    # ISGs follow monocytes (own random stream: the draws above, and so the faults, are unchanged).
+    crng = rng_for(seed, "composition")
+    btm = marker_sets()
+    for j, ct in enumerate(celltypes):
+        listed = [name_to_pos[g] for g in (btm[ct].genes if ct in btm else ()) if g in name_to_pos]
+        listed = [i for i in listed if ct_load[i].sum() == 0]
+        ct_load[listed, j] = crng.uniform(0.8, 1.2, size=len(listed))
+    mono = celltypes.index("monocyte")
+    ct_load[ifn, mono] = crng.uniform(*params.isg_monocyte_loading, size=int(ifn.sum()))
     steroid = np.zeros(n_genes)
     for g in STEROID_GENES:
         steroid[name_to_pos[g]] = params.steroid_gene_per_mgkg * rng.uniform(0.8, 1.2)
@@ -163,6 +178,7 @@ def simulate_rnaseq(cohort: Cohort, params: RnaseqParameters, seed: int) -> Rnas
     factors[:, celltypes.index("neutrophil")] += params.neutrophil_per_mgkg * pred
     for ct in ("t_cell", "b_cell", "nk_cell"):
         factors[:, celltypes.index(ct)] += params.lymphocyte_per_mgkg * pred
+    factors[:, celltypes.index("monocyte")] += params.monocyte_per_mgkg * pred
     lib = np.exp(
         rng.uniform(np.log(params.library_size_range[0]), np.log(params.library_size_range[1]), size=n_s)
     )
@@ -197,6 +213,9 @@ def simulate_rnaseq(cohort: Cohort, params: RnaseqParameters, seed: int) -> Rnas
     samples["library_size"] = table.sum(axis=0).to_numpy()
     for j, ct in enumerate(celltypes):
         samples[f"{ct}_log2"] = np.round(factors[:, j], 4)
+    # log2 shift of the Rice ISGs (mean over the six) that comes from the monocyte share alone
+    rice = [name_to_pos[g] for g in ("IFI27", "IFI44L", "IFIT1", "ISG15", "RSAD2", "SIGLEC1")]
+    samples["isg_shift_from_monocytes_log2"] = np.round(ct_load[rice, mono].mean() * factors[:, mono], 4)
 
     genes = genes.assign(
         base_mean_20m=np.round(m20, 4),
@@ -204,6 +223,7 @@ def simulate_rnaseq(cohort: Cohort, params: RnaseqParameters, seed: int) -> Rnas
         ifn_loading=np.round(load, 4),
         steroid_loading=np.round(steroid, 4),
         neutrophil_loading=np.round(ct_load[:, 0], 4),
+        monocyte_loading=np.round(ct_load[:, mono], 4),
         seq2_offset_ln=np.round(batch_offset, 4),
     )
     faults = {
@@ -212,4 +232,5 @@ def simulate_rnaseq(cohort: Cohort, params: RnaseqParameters, seed: int) -> Rnas
         "missing_sample": missing_sample,
         "missing_patient": missing_patient,
     }
-    return RnaseqStudy(genes=genes, counts=table, samples=samples, faults=faults)
+    loadings = pd.DataFrame(ct_load, index=pd.Index(genes["gene_name"], name="gene_name"), columns=celltypes)
+    return RnaseqStudy(genes=genes, counts=table, samples=samples, faults=faults, celltype_loadings=loadings)

@@ -24,9 +24,12 @@ from myocit_omics.synthetic.cytokines import LUMINEX_PANEL, simulate_cytokines
 from myocit_omics.synthetic.params import DemoParameters
 from myocit_omics.synthetic.pk import simulate_pk
 from myocit_omics.synthetic.rnaseq import simulate_rnaseq
+from myocit_omics.synthetic.signature import blood_signature
 from myocit_omics.synthetic.xponent_writer import fmt, render_xponent
 
 DEFAULT_SEED = 20221110
+#: The sorted-cell signature of the demo, relative to the study folder (study.yaml points at it).
+SIGNATURE_FILE = "signatures/blood_signature.tsv"
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
@@ -83,6 +86,14 @@ def _manifest(
     return "\n".join(lines) + "\n"
 
 
+def signature_text(signature: pd.DataFrame) -> str:
+    """Return the signature matrix TSV (docs/composition.md): cell_type, one column per gene, 4 digits."""
+    lines = ["\t".join(["cell_type", *map(str, signature.columns)])]
+    for ct, row in signature.iterrows():
+        lines.append("\t".join([str(ct), *(f"{v:.4g}" for v in row.to_numpy(dtype=float))]))
+    return "\n".join(lines) + "\n"
+
+
 def _study_yaml(patients: list[str], seed: int) -> str:
     uln = ", ".join(f"{k}: {fmt(v, 2)}" for k, v in ENZYME_ULN.items())
     return "\n".join(
@@ -106,6 +117,13 @@ def _study_yaml(patients: list[str], seed: int) -> str:
             "  covariates: [seq_batch]",
             "clinical:",
             f"  enzyme_uln: {{{uln}}}",
+            "composition:",
+            "  # blood composition (docs/composition.md); 'enabled: false' turns the step off",
+            "  enabled: true",
+            "  adjust_for: [neutrophil, monocyte]",
+            "  # sorted-cell profiles as a lab would bring them (docs/synthetic.md): with them the",
+            "  # composition effect on each IFN gene is computed, not regressed on the reference patients",
+            f"  signature: {SIGNATURE_FILE}",
             "",
         ]
     )
@@ -329,6 +347,8 @@ def write_demo_study(out_dir: Path, *, seed: int = DEFAULT_SEED) -> dict[str, An
     put("truth/clinical_tis.tsv", table_text(pd.DataFrame(tis), sep="\t", decimals=2))
     put("truth/clinical_missing.tsv", table_text(clin.missing, sep="\t"))
     put("truth/rnaseq_samples.tsv", table_text(rna.samples, sep="\t"))
+    signature = blood_signature(rna.genes, rna.celltype_loadings, rna.samples, params.rnaseq)
+    put(SIGNATURE_FILE, signature_text(signature))
     gene_cols = [
         "gene_id",
         "gene_name",
@@ -338,6 +358,7 @@ def write_demo_study(out_dir: Path, *, seed: int = DEFAULT_SEED) -> dict[str, An
         "ifn_loading",
         "steroid_loading",
         "neutrophil_loading",
+        "monocyte_loading",
         "seq2_offset_ln",
     ]
     put("truth/genes.tsv.gz", table_text(rna.genes[gene_cols], sep="\t", decimals=6), compress=True)
@@ -447,6 +468,13 @@ def _readme(rna: Any, cyto: Any, clin: Any, pk: Any, seed: int) -> str:
             "## batches/pk-baricitinib",
             f"Baricitinib plasma concentrations at W4, W8, W12 and W24 with the time since the last dose; "
             f"{n_blq} below the LLOQ, written `BLQ`.",
+        ),
+        (
+            "## signatures/",
+            "Not a batch: `blood_signature.tsv`, sorted-cell profiles (cell types x genes, counts per "
+            "million) as a lab would bring them for the composition adjustment; `study.yaml` names it "
+            "(`composition.signature`). Derived from the generator's cell-type model "
+            "(docs/synthetic.md).",
         ),
         (
             "## truth/",

@@ -1,0 +1,1 @@
+"""Whole-blood cell composition: marker-gene scores, NNLS deconvolution, composition-adjusted IFN scores."""
