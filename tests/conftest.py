@@ -47,9 +47,24 @@ def _stop_prefect_temporary_servers() -> None:
 
 
 @pytest.hookimpl(trylast=True)
+def _stop_resource_tracker() -> None:
+    """Stop this process's multiprocessing resource tracker, if a test started one.
+
+    A Dask LocalCluster or a spawned pool starts it as a child of the pytest process; it would end
+    when pytest exits, after the guard has looked. Stopping it here is what exiting would do.
+    """
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if tracker is not None and getattr(tracker, "_pid", None) is not None and hasattr(tracker, "_stop"):
+        with contextlib.suppress(Exception):
+            tracker._stop()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process the suite started is still alive; list it, then kill it."""
     _stop_prefect_temporary_servers()
+    _stop_resource_tracker()
     leaked = process_guard.left_behind(SESSION_MARKER)
     if not leaked:
         return

@@ -77,7 +77,15 @@ def test_the_report_opens_offline_with_every_section_and_its_figures(chromium, d
             section = page.locator(f"section#{sid}")
             assert section.is_visible(), sid
             assert section.get_attribute("data-status") == "ok", (sid, section.inner_text()[:300])
-        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+        # folded figures (closed <details>) and lazy ones below the fold load when shown: show them all
+        images = page.evaluate("""async () => {
+            document.querySelectorAll('details').forEach(d => { d.open = true; });
+            const imgs = Array.from(document.images);
+            imgs.forEach(i => { i.loading = 'eager'; });
+            await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+            return imgs.map(i => [i.complete, i.naturalWidth, i.alt]);
+        }""")
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = false; })")
         page.screenshot(path=str(shots / "04-report-top.png"))
         page.locator("section#ifn").screenshot(path=str(shots / "05-report-ifn-section.png"))
     finally:
