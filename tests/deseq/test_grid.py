@@ -66,9 +66,20 @@ def test_grid_case_agrees_with_r(case, contrast, shared_root):
         assert m["jaccard"] >= 0.95, m
     assert m["lfc_pearson"] >= 0.999, m
     assert m["calls_differ"] <= 0.005, m
-    # |d log2FC| < 0.01 (base mean >= 10) holds from 4 residual df on; below, R simulates its prior
-    # variance, and the small difference of ours moves a few large-dispersion genes (docs table)
-    assert m["max_dlfc"] < (0.01 if c.df > 3 else 0.05), m
+    # |d log2FC| < 0.01 (base mean >= 10) on every case, 1-3 residual df included: the prior
+    # variance there is R's own simulated one (r_dispersion.prior_variance). The one exception
+    # allowed: a gene whose dispersion-outlier flag differs from R's because it sits on the rule's
+    # edge (tcell_df2: TMEM229B, 0.011 above the threshold in R, 0.002 below it here, since one
+    # gene-wise estimate on a flat likelihood lands on the other side of 100 x minDisp and moves
+    # varLogDispEsts by 1 %; docs/deseq_agreement.md)
+    r_genes = c.r_genes.reindex(dds.var_names)
+    flag = dds.var["_outlier_genes"].astype(bool)
+    r_flag = r_genes["disp_outlier"].astype("boolean").fillna(False).astype(bool)
+    # genes replaced and refitted (Cook's, 7+ replicates) carry the flag of their refit
+    edge = (flag != r_flag) & ~r_genes["replaced"].astype("boolean").fillna(False).astype(bool)
+    assert edge.sum() <= 1, list(flag.index[edge])
+    assert m["max_dlfc"] < (0.01 if not edge.any() else 0.02), m
+    assert grid.compare(ours[~edge], ref, c.r_genes["base_mean"])["max_dlfc"] < 0.01
     assert m["p_na_differ"] <= 0.005 * len(ours), m
     assert m["ref_calls"] > 0  # the comparison is not vacuous
     # p-values: R drives genes with an all-zero group (base mean < 10) to |log2FC| > 10 where
@@ -90,19 +101,19 @@ def test_dispersion_steps_follow_r(case, shared_root):
     np.testing.assert_allclose(trend, c.r_fit[["asympt_disp", "extra_pois"]].to_numpy(float), rtol=1e-4)
     gene = np.log(dds.var["genewise_dispersions"] / genes["disp_gene"]).abs()
     assert (gene > 0.01).mean() <= 0.01
-    # final (MAP) dispersions: below 4 residual df they carry the small difference in prior variance
     final = np.log(dds.var["dispersions"] / genes["dispersion"]).abs()
-    assert final.median() < (0.01 if c.df > 3 else 0.02)
+    assert final.median() < 0.01
 
 
 def test_prior_variance_below_four_residual_df_follows_r(shared_root):
     from scipy.special import polygamma
 
-    for case in ("tcell_df1", "tcell_df2", "tcell_df3"):
+    for case in ("tcell_df1", "tcell_df2", "tcell_df3", "sim_zero_cond"):
         c, dds = fitted(case, shared_root(case))
         ours, r_value = float(dds.uns["prior_disp_var"]), float(c.r_fit["disp_prior_var"])
-        assert abs(ours - r_value) <= 0.1, (case, ours, r_value)
-        if case != "tcell_df1":
+        # R's number: its own simulated draws, smoothed as its loess does
+        assert abs(ours - r_value) <= 1e-3, (case, ours, r_value)
+        if case in ("tcell_df2", "tcell_df3"):
             # pydeseq2's MAD rule would give its 0.25 floor here; R's (and ours) is about twice that
             mad_rule = max(dds.uns["_squared_logres"] - polygamma(1, c.df / 2), 0.25)
             assert mad_rule == 0.25 and ours > 0.35

@@ -23,12 +23,20 @@ read from the R sources (``DESeq2:::estimateDispersionsGeneEst`` and friends, C+
 * :func:`prior_variance` - ``estimateDispersionsPriorVar``: with 3 or fewer residual degrees of
   freedom, R matches the histogram of log dispersion residuals to the expected sampling
   distribution ``log(chi2_df / df) + N(0, v)`` and takes the ``v`` of least Kullback-Leibler
-  divergence (at least 0.25). R simulates that distribution (10,000 draws, seed 2, then a loess
-  of the divergences); here its bin probabilities are integrated numerically, so the same
-  argmin is found without simulation noise.
+  divergence (at least 0.25). R simulates that distribution (``set.seed(2)``, 10,000 draws for
+  each of 200 values of ``v``) and smooths the divergences with ``loess(span = 0.2)``. The
+  default (``method="r"``) uses R's very draws (reproduced by :mod:`myocit_omics.deseq.r_random`
+  and stored as histograms in ``resources/deseq2_prior_var_hist.tsv``) and R's loess
+  (:func:`loess_predict`: local quadratic fits at the k-d tree vertices, cubic Hermite
+  interpolation between them), so R's number comes out. ``method="integrated"`` integrates the
+  bin probabilities instead (no simulation noise; within 0.1 of R's value, not R's number).
 """
 
 from __future__ import annotations
+
+import functools
+import io
+from importlib import resources
 
 import numpy as np
 from scipy.special import polygamma
@@ -42,6 +50,10 @@ from myocit_omics.deseq.dispersion import (
     gene_blocks,
     run_blocks,
 )
+from myocit_omics.deseq.r_random import PRIOR_VAR_BREAKS, PRIOR_VAR_GRID
+
+#: R's simulated histograms of the prior variance search (see :mod:`myocit_omics.deseq.r_random`).
+PRIOR_VAR_TABLE = "deseq2_prior_var_hist.tsv"
 
 #: DESeq2's default floor on dispersions.
 MIN_DISP = 1e-8
@@ -122,7 +134,6 @@ def fit_disp(
                     kappa[go[halve]] /= 2.0
             active = active[~stop]
     return a, iters, initial_lp, lp
-
 
 
 def fit_disp_grid(
@@ -380,8 +391,91 @@ def _log_chi2_bin_probs(
     return out
 
 
+@functools.cache
+def _r_simulated_probs(df: int) -> np.ndarray:
+    """Bin proportions of R's simulated draws (200 x 40) for ``df`` in 1..3, from the stored table."""
+    text = resources.files("myocit_omics").joinpath("resources", PRIOR_VAR_TABLE).read_text("utf-8")
+    table = np.loadtxt(io.StringIO(text), skiprows=1, delimiter="\t", dtype=np.int64)
+    counts = table[table[:, 0] == df][:, 2:].astype(float)
+    if counts.shape != (PRIOR_VAR_GRID.size, PRIOR_VAR_BREAKS.size - 1):
+        msg = f"{PRIOR_VAR_TABLE} has no complete table for {df} residual df"
+        raise ValueError(msg)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def _local_quadratic(x: np.ndarray, y: np.ndarray, at: np.ndarray, span: float) -> np.ndarray:
+    """Loess's local fit at each of ``at``: intercept, slope and half curvature (rows of ``at``).
+
+    A weighted quadratic fit on the ``floor(n * span)`` nearest points, tricube weights on the
+    distance scaled by the farthest of them (R's ``surface = "direct"``, 1-D, span < 1).
+    """
+    q = int(np.floor(x.size * span))
+    dist = np.abs(at[:, None] - x[None, :])
+    h = np.partition(dist, q - 1, axis=1)[:, q - 1]
+    w = (1.0 - np.clip(dist / h[:, None], 0.0, 1.0) ** 3) ** 3
+    t = x[None, :] - at[:, None]
+    moments = [np.sum(w * t**k, axis=1) for k in range(5)]
+    rhs = np.stack([np.sum(w * y[None, :] * t**k, axis=1) for k in range(3)], axis=-1)
+    lhs = np.stack([np.stack([moments[i + j] for j in range(3)], axis=-1) for i in range(3)], axis=-2)
+    return np.linalg.solve(lhs, rhs[..., None])[..., 0]
+
+
+def _loess_vertices(x: np.ndarray, span: float, cell: float = 0.2) -> np.ndarray:
+    """Return the vertices of loess's k-d tree in 1-D (``ehg126``, ``ehg124``; no ties in ``x``).
+
+    The bounding interval widened by 0.5 % each side, then cells of more than
+    ``floor(n * span * cell)`` points split at their ``(l + u) %/% 2``-th point.
+    """
+    xs = np.sort(x)
+    n = xs.size
+    fc = int(np.floor(n * span * cell))
+    lo, hi = float(xs[0]), float(xs[-1])
+    margin = 0.005 * max(hi - lo, 1e-10 * max(abs(lo), abs(hi)) + 1e-30)
+    verts = [lo - margin, hi + margin]
+    cells = [(1, n, lo - margin, hi + margin)]
+    while cells:
+        first, last, left, right = cells.pop()
+        if last - first + 1 <= fc:
+            continue
+        mid = (first + last) // 2
+        split = float(xs[mid - 1])
+        if split in (left, right):
+            continue
+        verts.append(split)
+        cells += [(first, mid, left, split), (mid + 1, last, split, right)]
+    return np.unique(verts)
+
+
+def loess_predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, span: float) -> np.ndarray:
+    """R's ``predict(loess(y ~ x, span = span), x_new)`` for 1-D ``x`` without ties, span < 1.
+
+    Degree 2, gaussian family, ``surface = "interpolate"``: local quadratic fits (value and slope)
+    at the vertices of loess's k-d tree, cubic Hermite interpolation between them (``ehg128``).
+    Agrees with R to about 1e-15.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x_new = np.asarray(x_new, dtype=float)
+    verts = _loess_vertices(x, span)
+    coef = _local_quadratic(x, y, verts, span)
+    k = np.clip(np.searchsorted(verts, x_new, side="right") - 1, 0, verts.size - 2)
+    width = verts[k + 1] - verts[k]
+    h = (x_new - verts[k]) / width
+    phi0 = (1 - h) ** 2 * (1 + 2 * h)
+    phi1 = h**2 * (3 - 2 * h)
+    psi0 = h * (1 - h) ** 2
+    psi1 = -(h**2) * (1 - h)
+    return phi0 * coef[k, 0] + phi1 * coef[k + 1, 0] + (psi0 * coef[k, 1] + psi1 * coef[k + 1, 1]) * width
+
+
 def prior_variance(
-    disp_gene: np.ndarray, disp_fit: np.ndarray, *, n_samples: int, n_coefs: int, min_disp: float = MIN_DISP
+    disp_gene: np.ndarray,
+    disp_fit: np.ndarray,
+    *,
+    n_samples: int,
+    n_coefs: int,
+    min_disp: float = MIN_DISP,
+    method: str = "r",
 ) -> tuple[float, float]:
     """R's ``estimateDispersionsPriorVar``: the prior variance of log dispersions and ``varLogDispEsts``.
 
@@ -391,6 +485,11 @@ def prior_variance(
         Gene-wise and trend dispersions of the non-zero genes.
     n_samples, n_coefs
         Rows and columns of the design matrix.
+    method : {"r", "integrated"}
+        At 3 or fewer residual df: ``"r"`` (default) matches the residual histogram against R's own
+        simulated draws and smooths the divergences with R's loess, giving R's number;
+        ``"integrated"`` uses the exact bin probabilities instead (no simulation noise, not R's
+        number). See the module docstring.
 
     Returns
     -------
@@ -400,6 +499,9 @@ def prior_variance(
     var_log_disp_ests : float
         Squared MAD of the log residuals of the genes with dispersion >= 100 * minDisp.
     """
+    if method not in ("r", "integrated"):
+        msg = f"prior variance method must be 'r' or 'integrated', not {method!r}"
+        raise ValueError(msg)
     disp_gene = np.asarray(disp_gene, dtype=float)
     above = disp_gene >= 100 * min_disp
     residuals = np.log(disp_gene[above]) - np.log(np.asarray(disp_fit, dtype=float)[above])
@@ -414,26 +516,28 @@ def prior_variance(
         return var_log, var_log
     if df > 3:
         return float(max(var_log - polygamma(1, df / 2), 0.25)), var_log
-    breaks = np.arange(-20, 21) / 2
+    breaks = PRIOR_VAR_BREAKS
     obs = residuals[(residuals > breaks[0]) & (residuals < breaks[-1])]
     obs_counts, _ = np.histogram(-obs, bins=-breaks[::-1])  # R's bins are right-closed: (a, b]
     obs_dens = obs_counts[::-1] / (obs.size * 0.5)
 
-    def kl_at(grid: np.ndarray) -> np.ndarray:
-        rand_dens = _log_chi2_bin_probs(df, grid, breaks) / 0.5
-        kl = np.empty(grid.size)
-        for i in range(grid.size):
-            z = np.concatenate([obs_dens, rand_dens[i]])
-            small = z[z > 0].min()
-            kl[i] = np.sum(obs_dens * (np.log(obs_dens + small) - np.log(rand_dens[i] + small)))
-        return kl
+    def kl_of(rand_dens: np.ndarray) -> np.ndarray:
+        # R: small <- min(z[z > 0]) over the observed and the simulated densities, per grid point
+        both = np.concatenate([np.broadcast_to(obs_dens, rand_dens.shape), rand_dens], axis=1)
+        small = np.where(both > 0, both, np.inf).min(axis=1, keepdims=True)
+        return np.sum(obs_dens * (np.log(obs_dens + small) - np.log(rand_dens + small)), axis=1)
+
+    fine = np.linspace(0, 8, 1000)
+    if method == "r":
+        kl = kl_of(_r_simulated_probs(df) / 0.5)
+        best = fine[np.argmin(loess_predict(PRIOR_VAR_GRID, kl, fine, span=0.2))]
+        return float(max(best, 0.25)), var_log
 
     # R's 200-point grid, then its 1000-point grid around the best point (the divergence is smooth)
-    coarse = np.linspace(0, 8, 200)
-    best = coarse[np.argmin(kl_at(coarse))]
-    fine = np.linspace(0, 8, 1000)
+    coarse = PRIOR_VAR_GRID
+    best = coarse[np.argmin(kl_of(_log_chi2_bin_probs(df, coarse, breaks) / 0.5))]
     fine = fine[np.abs(fine - best) <= 2 * (coarse[1] - coarse[0])]
-    return float(max(fine[np.argmin(kl_at(fine))], 0.25)), var_log
+    return float(max(fine[np.argmin(kl_of(_log_chi2_bin_probs(df, fine, breaks) / 0.5))], 0.25)), var_log
 
 
 __all__ = [
@@ -441,6 +545,7 @@ __all__ = [
     "fit_disp",
     "fit_disp_grid",
     "gene_estimates",
+    "loess_predict",
     "map_estimates",
     "parametric_trend",
     "prior_variance",
