@@ -263,7 +263,7 @@ def _perturb_padded(
         fresh = ~(flat == q[:, None]).any(axis=1)
         np.copyto(cflat, flat)
         cflat[rows, j] = q
-        cflat.sort(axis=1)
+        cflat.sort(axis=1, kind="stable")  # timsort: linear on rows with one entry out of place
         s = _es_plus_padded(cand, wts_pad, inv_nk, steps, pad)
         ok = (fresh.reshape(n_sets, m)) & (s > bnd)
         pos[ok] = cand[ok]
