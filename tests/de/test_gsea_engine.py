@@ -11,6 +11,7 @@ from myocit_omics.de.gsea_engine import (
     es_from_positions,
     es_plus,
     multilevel_log_pvalue,
+    multilevel_log_pvalues,
     prerank,
     random_subsets,
     running_sum,
@@ -78,6 +79,20 @@ def test_multilevel_pvalue_agrees_with_brute_force(ranking):
     est = [multilevel_log_pvalue(w, k, es, rng=np.random.default_rng(s))[0] for s in range(6)]
     log10_ratio = np.mean(est) / np.log(10) - np.log10(p_brute)
     assert abs(log10_ratio) < 0.3, (np.exp(est), p_brute)
+
+
+def test_multilevel_of_sets_of_mixed_sizes_in_one_padded_array_agrees_with_brute_force(ranking):
+    # sets of sizes 4, 6 and 8 split in lockstep (padded to 8): each estimate is its own set's tail
+    rng = np.random.default_rng(11)
+    w = np.abs(ranking)
+    ks, es, p_brute = [4, 6, 8], [], []
+    for k in ks:
+        null = es_plus(random_subsets(rng, ranking.size, k, 200_000), w, ranking.size)
+        es.append(np.sort(null)[-21])  # 20 of 200,000 reach it: p = 1e-4
+        p_brute.append((null >= es[-1]).mean())
+    est = np.array([multilevel_log_pvalues(w, ks, es, rng=np.random.default_rng(s))[0] for s in range(6)])
+    log10_ratio = est.mean(axis=0) / np.log(10) - np.log10(p_brute)
+    assert np.all(np.abs(log10_ratio) < 0.3), (np.exp(est.mean(axis=0)), p_brute)
 
 
 @pytest.fixture(scope="module")

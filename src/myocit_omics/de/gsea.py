@@ -159,8 +159,10 @@ def run_prerank(
     position = pd.Series(np.arange(ranking.size), index=ranking.index)
     position = position[~position.index.duplicated(keep="first")]
     testable: dict[str, np.ndarray] = {}
+    rank_of = position.to_numpy(np.int64)
     for name, gs in gene_sets.items():
-        pos = position.reindex(list(dict.fromkeys(gs.genes))).dropna().to_numpy(np.int64)
+        idx = position.index.get_indexer(list(dict.fromkeys(gs.genes)))
+        pos = rank_of[idx[idx >= 0]]  # what reindex + dropna gives, without 351 Series
         if min_size <= pos.size <= max_size:
             testable[name] = pos
     skipped = len(gene_sets) - len(testable)

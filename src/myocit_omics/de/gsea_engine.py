@@ -118,37 +118,154 @@ def random_subsets(rng: np.random.Generator, n: int, k: int, m: int) -> np.ndarr
         pos.sort(axis=1)
 
 
-def _es_plus_fast(pos: np.ndarray, wts: np.ndarray, inv_nk: float, steps: np.ndarray) -> np.ndarray:
-    """:func:`es_plus` with fewer passes (``steps = arange(k) / (n - k)``); may be negative."""
-    c = np.cumsum(wts[pos], axis=1)
-    c /= c[:, -1:]
+def _trigamma(x: float) -> float:
+    """Asymptotic series of the trigamma function, exact to 1e-9 for x >= 20."""
+    return 1 / x + 1 / (2 * x**2) + 1 / (6 * x**3) - 1 / (30 * x**5)
+
+
+def _es_plus_padded(pos: np.ndarray, wts_pad: np.ndarray, inv_nk: np.ndarray, steps: np.ndarray,
+                    pad: np.ndarray | None) -> np.ndarray:
+    """:func:`es_plus` of (S, M, K) position blocks padded with position ``n`` (weight 0); may be negative.
+
+    ``inv_nk`` is (S, 1, 1) ``1 / (n - k_s)``, ``steps`` (S, 1, K) ``arange(K) / (n - k_s)`` and ``pad``
+    (S, 1, K) true on the padding columns (``j >= k_s``), which never count as a maximum (``None``: no
+    padding).
+    """
+    c = np.cumsum(wts_pad[pos], axis=-1)
+    c /= c[..., -1:]
     c -= pos * inv_nk
     c += steps
-    return c.max(axis=1)
+    if pad is not None:
+        c[np.broadcast_to(pad, c.shape)] = -np.inf
+    return c.max(axis=-1)
 
 
-def _perturb(
-    rng: np.random.Generator, pos: np.ndarray, score: np.ndarray, wts: np.ndarray, n: int, bound: float,
+def multilevel_log_pvalues(
+    wts: np.ndarray,
+    ks: Sequence[int],
+    ess: Sequence[float],
+    *,
+    rng: np.random.Generator,
+    sample_size: int = 101,
+    eps: float = EPS,
+    max_levels: int = 400,
+    rounds: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate log P(ES+ >= es) of random k-subsets by fgsea's multilevel splitting, many sets at once.
+
+    Every set keeps its own population of ``sample_size`` random subsets; the populations move in
+    lockstep (one level, then ``rounds`` Metropolis rounds of one proposed swap per sample), all
+    sets' samples in one numpy array padded to the largest size, so the per-call overhead of numpy
+    is paid once per round for all sets rather than once per set. A set leaves the loop when its
+    median reaches its ES or its probability falls below ``eps``.
+
+    Parameters
+    ----------
+    wts
+        Weights of the ranked genes in rank order (for negative ES pass them reversed).
+    ks
+        Set sizes.
+    ess
+        Observed positive enrichment scores, one per set.
+    rng
+        Random generator.
+    sample_size
+        Population size per level (fgsea's ``sampleSize``).
+    eps
+        Stop below this probability (the estimate is then ``eps``, an upper bound).
+    max_levels
+        Safety bound on the number of levels.
+    rounds
+        Metropolis rounds per level (each sample gets one proposed swap per round); 20 keeps the
+        estimate unbiased within its error for set sizes 5-200 against 10^6 permutations
+        (``benchmarks/gsea_speed.py --check``).
+
+    Returns
+    -------
+    log_p : numpy.ndarray
+        Natural log of the estimated probability per set.
+    log2err : numpy.ndarray
+        fgsea's standard deviation of log2(p) for the number of levels used, per set.
+    """
+    n = wts.size
+    ks = np.asarray(ks, dtype=np.int64)
+    es = np.asarray(ess, dtype=float)
+    n_sets, m = ks.size, sample_size
+    kmax = int(ks.max())
+    wts_pad = np.append(np.asarray(wts, dtype=float), 0.0)
+    pos = np.full((n_sets, m, kmax), n, dtype=np.int64)
+    for s, k in enumerate(ks):
+        pos[s, :, :k] = random_subsets(rng, n, int(k), m)
+    cols = np.arange(kmax)
+    inv_nk = (1.0 / (n - ks))[:, None, None]
+    steps = cols[None, None, :] * inv_nk
+    pad = cols[None, None, :] >= ks[:, None, None]
+    pad = pad if pad.any() else None  # one size: no padding to mask
+    score = _es_plus_padded(pos, wts_pad, inv_nk, steps, pad)
+    log_p = np.zeros(n_sets)
+    levels = np.zeros(n_sets, dtype=np.int64)
+    active = np.ones(n_sets, dtype=bool)
+    log_eps = np.log(eps)
+    while True:
+        bound = np.median(score, axis=1)
+        above = score > bound[:, None]
+        frac = above.mean(axis=1)
+        # every sample tied at the median: no more splitting possible
+        active &= (bound < es) & (log_p >= log_eps) & (frac > 0) & (levels < max_levels)
+        act = np.flatnonzero(active)
+        if act.size == 0:
+            break
+        log_p[act] += np.log(frac[act])
+        levels[act] += 1
+        new_pos = np.empty((act.size, m, kmax), dtype=np.int64)
+        new_score = np.empty((act.size, m))
+        for i, s in enumerate(act):
+            keep = np.flatnonzero(above[s])
+            pick = np.concatenate([keep, rng.choice(keep, size=m - keep.size)])
+            new_pos[i] = pos[s, pick]
+            new_score[i] = score[s, pick]
+        pos[act], score[act] = _perturb_padded(rng, new_pos, new_score, wts_pad, n, ks[act],
+                                               bound[act], inv_nk[act], steps[act],
+                                               None if pad is None else pad[act], rounds)
+    hit = (score >= es[:, None]).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        tail = np.where(hit > 0, np.log(hit), np.log(0.5 / m))
+    log_p = np.maximum(log_p + tail, log_eps)
+    # fgsea's error estimate: sqrt(levels * (trigamma((s + 1) / 2) - trigamma(s + 1))) / log(2)
+    per_level = _trigamma((m + 1) / 2) - _trigamma(m + 1)
+    log2err = np.sqrt((levels + 1) * per_level) / np.log(2)
+    return log_p, log2err
+
+
+def _perturb_padded(
+    rng: np.random.Generator, pos: np.ndarray, score: np.ndarray, wts_pad: np.ndarray, n: int,
+    ks: np.ndarray, bound: np.ndarray, inv_nk: np.ndarray, steps: np.ndarray, pad: np.ndarray | None,
     rounds: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Metropolis moves (swap one set gene for one other gene) kept only while ES+ stays above ``bound``.
 
+    ``pos`` is (S, M, K) padded with ``n``; set ``s`` swaps one of its first ``ks[s]`` columns.
     The proposal is symmetric and the target uniform on {ES+ > bound}, so accepting exactly the
-    moves that stay above the bound leaves that conditional distribution invariant.
+    moves that stay above the bound leaves that conditional distribution invariant. The padding
+    (position ``n``) stays in the last columns, as every real position is below ``n``.
     """
-    m, k = pos.shape
-    rows = np.arange(m)
-    inv_nk = 1.0 / (n - k)
-    steps = np.arange(k) * inv_nk
-    for _ in range(rounds):
-        j = rng.integers(0, k, size=m)
-        q = rng.integers(0, n, size=m)
-        fresh = ~(pos == q[:, None]).any(axis=1)
-        cand = pos.copy()
-        cand[rows, j] = q
-        cand.sort(axis=1)
-        s = _es_plus_fast(cand, wts, inv_nk, steps)
-        ok = fresh & (s > bound)
+    n_sets, m, kmax = pos.shape
+    flat = pos.reshape(n_sets * m, kmax)
+    rows = np.arange(n_sets * m)
+    k_row = np.repeat(ks, m)
+    # every round's proposals in two draws: per-round generator calls dominated small sets
+    js = (rng.random(size=(rounds, n_sets * m)) * k_row).astype(np.int64)
+    qs = rng.integers(0, n, size=(rounds, n_sets * m))
+    cand = np.empty_like(pos)
+    cflat = cand.reshape(n_sets * m, kmax)
+    bnd = bound[:, None]
+    for j, q in zip(js, qs, strict=True):
+        fresh = ~(flat == q[:, None]).any(axis=1)
+        np.copyto(cflat, flat)
+        cflat[rows, j] = q
+        cflat.sort(axis=1, kind="stable")  # timsort: linear on rows with one entry out of place
+        s = _es_plus_padded(cand, wts_pad, inv_nk, steps, pad)
+        ok = (fresh.reshape(n_sets, m)) & (s > bnd)
         pos[ok] = cand[ok]
         score[ok] = s[ok]
     return pos, score
@@ -165,28 +282,7 @@ def multilevel_log_pvalue(
     max_levels: int = 400,
     rounds: int = 20,
 ) -> tuple[float, float]:
-    """Estimate log P(ES+ >= es) of a random k-subset by multilevel splitting (fgsea's method).
-
-    Parameters
-    ----------
-    wts
-        Weights of the ranked genes in rank order (for a negative ES pass them reversed).
-    k
-        Set size.
-    es
-        Observed positive enrichment score.
-    rng
-        Random generator.
-    sample_size
-        Population size per level (fgsea's ``sampleSize``).
-    eps
-        Stop below this probability (the estimate is then ``eps``, an upper bound).
-    max_levels
-        Safety bound on the number of levels.
-    rounds
-        Metropolis rounds per level (each sample gets one proposed swap per round); 20 keeps the
-        estimate unbiased within its error for set sizes 5-200 against 10^6 permutations
-        (``benchmarks/gsea_speed.py --check``).
+    """Estimate log P(ES+ >= es) of one random k-subset (:func:`multilevel_log_pvalues` for one set).
 
     Returns
     -------
@@ -195,33 +291,27 @@ def multilevel_log_pvalue(
     log2err : float
         fgsea's standard deviation of log2(p) for the number of levels used.
     """
-    n = wts.size
-    pos = random_subsets(rng, n, k, sample_size)
-    score = es_plus(pos, wts, n)
-    log_p = 0.0
-    levels = 0
-    while levels < max_levels:
-        bound = float(np.median(score))
-        if bound >= es or log_p < np.log(eps):
-            break
-        above = score > bound
-        frac = above.mean()
-        if frac == 0.0:  # every sample tied at the median: no more splitting possible
-            break
-        log_p += float(np.log(frac))
-        levels += 1
-        keep = np.flatnonzero(above)
-        pick = np.concatenate([keep, rng.choice(keep, size=sample_size - keep.size)])
-        pos, score = _perturb(rng, pos[pick].copy(), score[pick].copy(), wts, n, bound, rounds)
-    hit = float((score >= es).mean())
-    log_p = max(log_p + (np.log(hit) if hit > 0 else np.log(0.5 / sample_size)), np.log(eps))
-    # fgsea's error estimate: sqrt(levels * (trigamma((s + 1) / 2) - trigamma(s + 1))) / log(2)
-    def trigamma(x: float) -> float:  # asymptotic series, exact to 1e-9 for x >= 20
-        return 1 / x + 1 / (2 * x**2) + 1 / (6 * x**3) - 1 / (30 * x**5)
+    log_p, err = multilevel_log_pvalues(wts, [k], [es], rng=rng, sample_size=sample_size, eps=eps,
+                                        max_levels=max_levels, rounds=rounds)
+    return float(log_p[0]), float(err[0])
 
-    per_level = trigamma((sample_size + 1) / 2) - trigamma(sample_size + 1)
-    log2err = float(np.sqrt((levels + 1) * per_level) / np.log(2))
-    return log_p, log2err
+
+def _multilevel_groups(todo: Sequence[int], es: np.ndarray,
+                       sizes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Group the multilevel sets by the sign of their ES and by size (the largest at most twice the smallest).
+
+    Sets of one group share one padded array in :func:`multilevel_log_pvalues`; bounding the size
+    ratio bounds the padding (wasted work) at half of the array.
+    """
+    out = []
+    for sign in (1, -1):
+        idx = sorted((i for i in todo if (es[i] >= 0) == (sign > 0)), key=lambda i: (sizes[i], i))
+        while idx:
+            lim = 2 * sizes[idx[0]]
+            group = [i for i in idx if sizes[i] <= lim]
+            idx = idx[len(group):]
+            out.append((sign, np.array(group, dtype=np.int64)))
+    return out
 
 
 @dataclass
@@ -403,17 +493,18 @@ def prerank(
     method = ["permutation"] * m
     log2err = np.full(m, np.nan)
     if multilevel:
-        for i in np.flatnonzero(n_exceed < min_exceed):
-            if not np.isfinite(es[i]) or frac_sign[i] == 0:
-                continue
-            w = wts if es[i] >= 0 else wts[::-1]
-            sub = np.random.default_rng([seed, int(i)])
-            log_p, err = multilevel_log_pvalue(w, int(sizes[i]), abs(es[i]), rng=sub,
-                                               sample_size=sample_size, eps=eps)
-            at_eps = log_p <= np.log(eps) + 1e-9
-            pval[i] = eps if at_eps else min(1.0, max(eps, float(np.exp(log_p)) / frac_sign[i]))
-            method[i] = "multilevel"
-            log2err[i] = err
+        todo = [i for i in np.flatnonzero(n_exceed < min_exceed)
+                if np.isfinite(es[i]) and frac_sign[i] > 0]
+        for sign, group in _multilevel_groups(todo, es, sizes):
+            w = wts if sign > 0 else wts[::-1]
+            sub = np.random.default_rng([seed, sign + 1, int(group[0])])
+            log_ps, errs = multilevel_log_pvalues(w, sizes[group], np.abs(es[group]), rng=sub,
+                                                  sample_size=sample_size, eps=eps)
+            for i, log_p, err in zip(group, log_ps, errs, strict=True):
+                at_eps = log_p <= np.log(eps) + 1e-9
+                pval[i] = eps if at_eps else min(1.0, max(eps, float(np.exp(log_p)) / frac_sign[i]))
+                method[i] = "multilevel"
+                log2err[i] = err
     return PrerankResult(names=names, es=es, nes=nes, pval=pval, fdr=fdr, pval_method=method,
                          log2err=log2err, hits=hit_list, lead=lead, n_exceed=n_exceed,
                          permutations=permutations, weights=wts)
