@@ -8,6 +8,7 @@ from myocit_omics.de.gsea import (
     GSEA_COLUMNS,
     ORA_COLUMNS,
     enrichment_plot,
+    enrichment_plots,
     load_gene_sets,
     ranking_from_results,
     run_ora,
@@ -67,6 +68,29 @@ def test_enrichment_plot_is_written(planted, tmp_path):
     path = enrichment_plot(pre, "DOWN_SET", tmp_path / "plots" / "down.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_enrichment_plots_of_one_ranking_share_a_figure_and_draw_the_running_sum_exactly(planted, tmp_path):
+    from myocit_omics.de.gsea import _running_sum_vertices
+
+    res, sets = planted
+    ranking, _ = ranking_from_results(res)
+    _, pre, _ = run_prerank(ranking, sets, contrast_id="c", permutations=50, seed=1)
+    terms = ["DOWN_SET", "UP_SET", "RANDOM_0"]
+    paths = enrichment_plots(pre, [(t, tmp_path / f"{t}.png", f"{t} (c)") for t in terms])
+    assert [p.name for p in paths] == [f"{t}.png" for t in terms]
+    sizes = set()
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes.add(p.read_bytes()[16:24])  # PNG width and height
+    assert len(sizes) == 1  # fixed layout: every plot the same size
+    assert len({p.read_bytes() for p in paths}) == len(paths)
+    assert enrichment_plots(pre, []) == []
+    # the running sum is linear between its corners, so the drawn line is the running sum
+    for t in terms:
+        full = pre.running_sum(t)
+        x, y = _running_sum_vertices(full, np.asarray(pre.terms[t]["hits"]))
+        np.testing.assert_allclose(np.interp(np.arange(full.size), x, y), full, rtol=0, atol=1e-12)
 
 
 def test_ora_tests_up_and_down_genes_separately(planted):

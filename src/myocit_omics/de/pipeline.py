@@ -44,7 +44,7 @@ from myocit_omics.de.design import (
 from myocit_omics.de.fit import check_counts, contrast_results, fit_model
 from myocit_omics.de.gsea import (
     ENGINES,
-    enrichment_plot,
+    enrichment_plots,
     ifn_terms,
     load_gene_sets,
     ranking_from_results,
@@ -478,11 +478,13 @@ def _write_gsea(
     summary["warnings"].extend(notes + gnotes)
     paths.append(str(write_tsv(table, tree.table(f"gsea/{contrast.id}")).relative_to(tree.root)))
     if pre is not None:
-        for term in plotted_terms(table, params.gsea_plots):
-            label = IFN_SETS[term][1] if term in IFN_SETS else gene_sets[term].label
-            p = enrichment_plot(pre, term, tree.plot(f"gsea/{contrast.id}_{label}"),
-                                title=f"{term} ({contrast.id})")
-            paths.append(str(p.relative_to(tree.root)))
+        t0 = time.perf_counter()
+        terms = plotted_terms(table, params.gsea_plots)
+        labels = [IFN_SETS[t][1] if t in IFN_SETS else gene_sets[t].label for t in terms]
+        drawn = enrichment_plots(pre, [(t, tree.plot(f"gsea/{contrast.id}_{label}"), f"{t} ({contrast.id})")
+                                       for t, label in zip(terms, labels, strict=True)])
+        paths.extend(str(p.relative_to(tree.root)) for p in drawn)
+        log.info("GSEA %s: %d enrichment plots in %.2f s", contrast.id, len(drawn), time.perf_counter() - t0)
     summary["top_gene_sets"][contrast.id] = table.sort_values("nes")["gene_set"].head(5).tolist()
 
 
