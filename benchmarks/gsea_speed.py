@@ -88,6 +88,34 @@ def speed(ranking: pd.Series, permutations: int, seed: int) -> None:
           f"load {os.getloadavg()[0]:.2f}")
 
 
+_FIRST_CALL = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from myocit_omics.de.gsea_engine import multilevel_log_pvalues
+t1 = time.perf_counter()
+w = np.abs(np.random.default_rng(0).standard_t(4, size=2000))
+multilevel_log_pvalues(np.sort(w)[::-1], [5], [0.5], rng=np.random.default_rng(0), compiled=True)
+t2 = time.perf_counter()
+multilevel_log_pvalues(np.sort(w)[::-1], [5], [0.5], rng=np.random.default_rng(0), compiled=True)
+print(f"{t1 - t0:.3f} {t2 - t1:.3f} {time.perf_counter() - t2:.3f}")
+"""
+
+
+def first_call_cost() -> None:
+    """Time the compiled multilevel kernel's first call in a fresh process: cold compile and cached."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(REPO / "src")}
+        for what in ("cold (compile, empty cache)", "cached (machine code from the cache)"):
+            out = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, capture_output=True, text=True,
+                                 check=True).stdout.split()
+            print(f"numba kernel, new process, {what}: import engine {out[0]} s, first call {out[1]} s, "
+                  f"second call {out[2]} s; load {os.getloadavg()[0]:.2f}", flush=True)
+
+
 def gse197067_ranking() -> pd.Series:
     from myocit_omics.de.contrasts import ContrastSpec
     from myocit_omics.de.pipeline import DEParams, plan_fits, run_fits
@@ -182,6 +210,7 @@ def main() -> int:
     ap.add_argument("--gse197067", action="store_true", help="also the GSE197067 ranking (fits DESeq2)")
     args = ap.parse_args()
     if not args.no_speed:
+        first_call_cost()
         speed(synthetic_ranking(args.genes, seed=args.seed), args.permutations, args.seed)
     sets, _ = load_gene_sets()
     for path in args.time_table:
