@@ -4,7 +4,8 @@ Reads the expression AnnData, keeps the samples that passed QC (and says which w
 out and why), checks every contrast and every design before any fitting, fits pydeseq2
 once per design and sample set, and writes per contrast ``tables/de/<id>.tsv``,
 ``plots/de/<id>_volcano.png`` and ``_ma.png``, ``tables/gsea/<id>.tsv`` and enrichment
-plots of the IFN sets (``plots/gsea/<id>_<set label>.png``), with ``de.ora`` also
+plots of the IFN sets and of the ``de.gsea_plots`` top sets (``plots/gsea/<id>_<set label>.png``,
+drawn on one reused figure per contrast), with ``de.ora`` also
 ``tables/ora/<id>.tsv``, plus ``tables/de_design.tsv``
 (one row per contrast: design, rule, samples, pairs, unpaired and dropped patients).
 
