@@ -42,11 +42,10 @@ import numpy as np
 from scipy.special import polygamma
 from scipy.stats import chi2, norm
 
+from myocit_omics.deseq.cox_reid import CoxReid
 from myocit_omics.deseq.dispersion import (
     BLOCK_ELEMENTS,
-    Gram,
-    _derivatives,
-    _objective,
+    _nb_terms,
     gene_blocks,
     run_blocks,
 )
@@ -57,6 +56,39 @@ PRIOR_VAR_TABLE = "deseq2_prior_var_hist.tsv"
 
 #: DESeq2's default floor on dispersions.
 MIN_DISP = 1e-8
+
+
+def _value_grad(
+    y: np.ndarray,
+    mu: np.ndarray,
+    a: np.ndarray,
+    *,
+    cr: CoxReid,
+    prior_mean: np.ndarray | None,
+    prior_var: float | None,
+    grad: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the objective of :func:`myocit_omics.deseq.dispersion._objective` and its slope in log(alpha).
+
+    Genes x samples ``y`` and ``mu``; the NB terms are shared by value and slope, and the Cox-Reid
+    term and its slope come from one factorisation (:class:`myocit_omics.deseq.cox_reid.CoxReid`).
+    No second derivative: R's line search does not use it.
+    """
+    alpha = np.exp(a)
+    r = np.exp(-a)[:, None]
+    t, g, _ = _nb_terms(y, mu, r, order=1 if grad else 0)
+    f = t.sum(axis=1)
+    w = mu / (1.0 + mu * alpha[:, None])
+    half_logdet, half_trace = cr.terms(w, -(w * w) if grad else None)
+    f = f + half_logdet
+    slope = None
+    if grad:
+        slope = -r[:, 0] * g.sum(axis=1) + alpha * half_trace
+    if prior_mean is not None and prior_var is not None:
+        f = f + (a - prior_mean) ** 2 / (2.0 * prior_var)
+        if grad:
+            slope = slope + (a - prior_mean) / prior_var
+    return f, slope
 
 
 def fit_disp(
@@ -81,23 +113,19 @@ def fit_disp(
     """
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
     m = np.ascontiguousarray(np.asarray(mu, dtype=float).T)
-    cr = Gram(design)
+    cr = CoxReid(design)
     a = np.asarray(log_alpha, dtype=float).copy()
     n_genes = a.shape[0]
     pm_all = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
 
-    def lp_of(idx: np.ndarray, at: np.ndarray) -> np.ndarray:
+    def lp_dlp(idx: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # value and slope together: a candidate is accepted nearly always, and then R needs its slope
         pm = None if pm_all is None else pm_all[idx]
-        return -_objective(y[idx], m[idx], at, cr=cr, prior_mean=pm, prior_var=prior_var)
-
-    def dlp_of(idx: np.ndarray, at: np.ndarray) -> np.ndarray:
-        pm = None if pm_all is None else pm_all[idx]
-        grad, _ = _derivatives(y[idx], m[idx], at, cr=cr, prior_mean=pm, prior_var=prior_var)
-        return -grad
+        f, grad = _value_grad(y[idx], m[idx], at, cr=cr, prior_mean=pm, prior_var=prior_var)
+        return -f, -grad
 
     everyone = np.arange(n_genes)
-    lp = lp_of(everyone, a)
-    dlp = dlp_of(everyone, a)
+    lp, dlp = lp_dlp(everyone, a)
     initial_lp = lp.copy()
     kappa = np.full(n_genes, kappa_0)
     iters = np.zeros(n_genes, dtype=int)
@@ -114,7 +142,7 @@ def fit_disp(
             kk = np.where(prop < -30.0, (-30.0 - aa) / dd, kk)
             kk = np.where(aa + kk * dd > 10.0, (10.0 - aa) / dd, kk)
             cand = aa + kk * dd
-            lp_new = lp_of(active, cand)
+            lp_new, dlp_new = lp_dlp(active, cand)
             ok = -lp_new <= -lp[active] - kk * eps * dd**2
             kappa[active] = np.where(ok, kk, kk / 2.0)
             acc = active[ok]
@@ -128,7 +156,7 @@ def fit_disp(
                 go = acc[~done]
                 if go.size:
                     accepts[go] += 1
-                    dlp[go] = dlp_of(go, a[go])
+                    dlp[go] = dlp_new[ok][~done]
                     kappa[go] = np.minimum(kappa[go] * 1.1, kappa_0)
                     halve = accepts[go] % 5 == 0
                     kappa[go[halve]] /= 2.0
@@ -148,7 +176,7 @@ def fit_disp_grid(
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
     m = np.ascontiguousarray(np.asarray(mu, dtype=float).T)
     n_genes, n = y.shape
-    cr = Gram(design)
+    cr = CoxReid(design)
     grid = np.linspace(np.log(1e-8), np.log(max(10.0, float(n))), 20)
     delta = grid[1] - grid[0]
     pm = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
@@ -157,7 +185,8 @@ def fit_disp_grid(
         # points: genes x 20; the first maximum of the log posterior, as Armadillo's index_max
         vals = np.empty(points.shape)
         for t in range(points.shape[1]):
-            vals[:, t] = -_objective(y, m, points[:, t], cr=cr, prior_mean=pm, prior_var=prior_var)
+            f, _ = _value_grad(y, m, points[:, t], cr=cr, prior_mean=pm, prior_var=prior_var, grad=False)
+            vals[:, t] = -f
         vals = np.where(np.isnan(vals), -np.inf, vals)
         return points[np.arange(n_genes), np.argmax(vals, axis=1)]
 
