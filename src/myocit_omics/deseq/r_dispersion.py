@@ -39,7 +39,7 @@ import io
 from importlib import resources
 
 import numpy as np
-from scipy.special import polygamma
+from scipy.special import gammaln, polygamma
 from scipy.stats import chi2, norm
 
 from myocit_omics.deseq.cox_reid import CoxReid
@@ -89,6 +89,35 @@ def _value_grad(
         if grad:
             slope = slope + (a - prior_mean) / prior_var
     return f, slope
+
+
+def _r_log_posterior(
+    y: np.ndarray,
+    mu: np.ndarray,
+    a: np.ndarray,
+    *,
+    cr: CoxReid,
+    prior_mean: np.ndarray | None,
+    prior_var: float | None,
+) -> np.ndarray:
+    """R's C++ ``log_posterior`` per gene (genes x samples ``y``, ``mu``), term for term as R writes it.
+
+    ``sum(lgamma(y + 1/alpha) - lgamma(1/alpha) - y log(mu + 1/alpha) - 1/alpha log(1 + mu alpha))``
+    minus half the log determinant, plus the prior. Near ``alpha = 1e-8`` the lgamma difference
+    loses about 1e-7 to cancellation (lgamma(1e8) is 1.7e9); where the likelihood is flatter than
+    that (a gene whose counts fit a Poisson), R's grid search picks its point by that rounding,
+    typically the floor. :func:`_value_grad` computes the same function without the cancellation;
+    the grid search uses this one so that it picks R's point.
+    """
+    alpha = np.exp(a)[:, None]
+    r = 1.0 / alpha
+    ll = (gammaln(y + r) - gammaln(r) - y * np.log(mu + r) - r * np.log(1.0 + mu * alpha)).sum(axis=1)
+    w = 1.0 / (1.0 / mu + alpha)
+    half_logdet, _ = cr.terms(w)
+    out = ll - half_logdet
+    if prior_mean is not None and prior_var is not None:
+        out = out - 0.5 * (a - prior_mean) ** 2 / prior_var
+    return out
 
 
 def fit_disp(
@@ -172,7 +201,11 @@ def fit_disp_grid(
     prior_mean: np.ndarray | None = None,
     prior_var: float | None = None,
 ) -> np.ndarray:
-    """R's ``fitDispGridWrapper`` for a block of genes: the dispersion (not its log) per gene."""
+    """R's ``fitDispGridWrapper`` for a block of genes: the dispersion (not its log) per gene.
+
+    The grid points are scored with R's own arithmetic (:func:`_r_log_posterior`): on a flat
+    likelihood the winning point is decided by its rounding, not by the likelihood.
+    """
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
     m = np.ascontiguousarray(np.asarray(mu, dtype=float).T)
     n_genes, n = y.shape
@@ -185,8 +218,7 @@ def fit_disp_grid(
         # points: genes x 20; the first maximum of the log posterior, as Armadillo's index_max
         vals = np.empty(points.shape)
         for t in range(points.shape[1]):
-            f, _ = _value_grad(y, m, points[:, t], cr=cr, prior_mean=pm, prior_var=prior_var, grad=False)
-            vals[:, t] = -f
+            vals[:, t] = _r_log_posterior(y, m, points[:, t], cr=cr, prior_mean=pm, prior_var=prior_var)
         vals = np.where(np.isnan(vals), -np.inf, vals)
         return points[np.arange(n_genes), np.argmax(vals, axis=1)]
 
