@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import norm
 
+from myocit_omics.deseq.cox_reid import CoxReid
 from myocit_omics.deseq.dispersion import BLOCK_ELEMENTS, Gram, gene_blocks, run_blocks
 
 
@@ -80,8 +81,9 @@ def irls_block(
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)  # genes x samples
     disp = np.asarray(disp, dtype=float)
     g = y.shape[0]
-    gram = Gram(x)
-    ridge = np.diag(np.repeat(1e-6, p))
+    # X^T W X + 1e-6 I by blocks (a Schur complement on the factor columns), as pydeseq2's ridge
+    cr = CoxReid(x)
+    ridge = 1e-6
     log_sf = np.log(sf)
 
     if np.linalg.matrix_rank(x) == p:
@@ -102,9 +104,8 @@ def irls_block(
         ma, ya, da = mu[active], y[active], disp[active]
         w = ma / (1.0 + ma * da[:, None])
         z = np.log(ma) - log_sf + (ya - ma) / ma
-        m = gram(w) + ridge
         rhs = (w * z) @ x
-        beta_hat = np.linalg.solve(m, rhs[:, :, None])[:, :, 0]
+        beta_hat = cr.solve(w, rhs, ridge=ridge)
         i += 1
         diverged = (np.abs(beta_hat) > max_beta).any(axis=1) | (i >= maxiter)
         fallback[active[diverged]] = True
@@ -140,8 +141,7 @@ def irls_block(
             converged[j] = conv
 
     w = mu / (1.0 + mu * disp[:, None])
-    m_inv = np.linalg.inv(gram(w) + ridge)
-    hat = w * gram.quadratic_diag(m_inv)
+    hat = w * cr.leverages(w, ridge=ridge)
     mu_out = sf * np.exp(beta @ x.T)
     return beta, mu_out.T, hat.T, converged
 

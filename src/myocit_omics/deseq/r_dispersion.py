@@ -39,14 +39,13 @@ import io
 from importlib import resources
 
 import numpy as np
-from scipy.special import polygamma
+from scipy.special import gammaln, polygamma
 from scipy.stats import chi2, norm
 
+from myocit_omics.deseq.cox_reid import CoxReid
 from myocit_omics.deseq.dispersion import (
     BLOCK_ELEMENTS,
-    Gram,
-    _derivatives,
-    _objective,
+    _nb_terms,
     gene_blocks,
     run_blocks,
 )
@@ -57,6 +56,68 @@ PRIOR_VAR_TABLE = "deseq2_prior_var_hist.tsv"
 
 #: DESeq2's default floor on dispersions.
 MIN_DISP = 1e-8
+
+
+def _value_grad(
+    y: np.ndarray,
+    mu: np.ndarray,
+    a: np.ndarray,
+    *,
+    cr: CoxReid,
+    prior_mean: np.ndarray | None,
+    prior_var: float | None,
+    grad: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the objective of :func:`myocit_omics.deseq.dispersion._objective` and its slope in log(alpha).
+
+    Genes x samples ``y`` and ``mu``; the NB terms are shared by value and slope, and the Cox-Reid
+    term and its slope come from one factorisation (:class:`myocit_omics.deseq.cox_reid.CoxReid`).
+    No second derivative: R's line search does not use it.
+    """
+    alpha = np.exp(a)
+    r = np.exp(-a)[:, None]
+    t, g, _ = _nb_terms(y, mu, r, order=1 if grad else 0)
+    f = t.sum(axis=1)
+    w = mu / (1.0 + mu * alpha[:, None])
+    half_logdet, half_trace = cr.terms(w, -(w * w) if grad else None)
+    f = f + half_logdet
+    slope = None
+    if grad:
+        slope = -r[:, 0] * g.sum(axis=1) + alpha * half_trace
+    if prior_mean is not None and prior_var is not None:
+        f = f + (a - prior_mean) ** 2 / (2.0 * prior_var)
+        if grad:
+            slope = slope + (a - prior_mean) / prior_var
+    return f, slope
+
+
+def _r_log_posterior(
+    y: np.ndarray,
+    mu: np.ndarray,
+    a: np.ndarray,
+    *,
+    cr: CoxReid,
+    prior_mean: np.ndarray | None,
+    prior_var: float | None,
+) -> np.ndarray:
+    """R's C++ ``log_posterior`` per gene (genes x samples ``y``, ``mu``), term for term as R writes it.
+
+    ``sum(lgamma(y + 1/alpha) - lgamma(1/alpha) - y log(mu + 1/alpha) - 1/alpha log(1 + mu alpha))``
+    minus half the log determinant, plus the prior. Near ``alpha = 1e-8`` the lgamma difference
+    loses about 1e-7 to cancellation (lgamma(1e8) is 1.7e9); where the likelihood is flatter than
+    that (a gene whose counts fit a Poisson), R's grid search picks its point by that rounding,
+    typically the floor. :func:`_value_grad` computes the same function without the cancellation;
+    the grid search uses this one so that it picks R's point.
+    """
+    alpha = np.exp(a)[:, None]
+    r = 1.0 / alpha
+    ll = (gammaln(y + r) - gammaln(r) - y * np.log(mu + r) - r * np.log(1.0 + mu * alpha)).sum(axis=1)
+    w = 1.0 / (1.0 / mu + alpha)
+    half_logdet, _ = cr.terms(w)
+    out = ll - half_logdet
+    if prior_mean is not None and prior_var is not None:
+        out = out - 0.5 * (a - prior_mean) ** 2 / prior_var
+    return out
 
 
 def fit_disp(
@@ -81,23 +142,19 @@ def fit_disp(
     """
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
     m = np.ascontiguousarray(np.asarray(mu, dtype=float).T)
-    cr = Gram(design)
+    cr = CoxReid(design)
     a = np.asarray(log_alpha, dtype=float).copy()
     n_genes = a.shape[0]
     pm_all = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
 
-    def lp_of(idx: np.ndarray, at: np.ndarray) -> np.ndarray:
+    def lp_dlp(idx: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # value and slope together: a candidate is accepted nearly always, and then R needs its slope
         pm = None if pm_all is None else pm_all[idx]
-        return -_objective(y[idx], m[idx], at, cr=cr, prior_mean=pm, prior_var=prior_var)
-
-    def dlp_of(idx: np.ndarray, at: np.ndarray) -> np.ndarray:
-        pm = None if pm_all is None else pm_all[idx]
-        grad, _ = _derivatives(y[idx], m[idx], at, cr=cr, prior_mean=pm, prior_var=prior_var)
-        return -grad
+        f, grad = _value_grad(y[idx], m[idx], at, cr=cr, prior_mean=pm, prior_var=prior_var)
+        return -f, -grad
 
     everyone = np.arange(n_genes)
-    lp = lp_of(everyone, a)
-    dlp = dlp_of(everyone, a)
+    lp, dlp = lp_dlp(everyone, a)
     initial_lp = lp.copy()
     kappa = np.full(n_genes, kappa_0)
     iters = np.zeros(n_genes, dtype=int)
@@ -114,7 +171,7 @@ def fit_disp(
             kk = np.where(prop < -30.0, (-30.0 - aa) / dd, kk)
             kk = np.where(aa + kk * dd > 10.0, (10.0 - aa) / dd, kk)
             cand = aa + kk * dd
-            lp_new = lp_of(active, cand)
+            lp_new, dlp_new = lp_dlp(active, cand)
             ok = -lp_new <= -lp[active] - kk * eps * dd**2
             kappa[active] = np.where(ok, kk, kk / 2.0)
             acc = active[ok]
@@ -128,7 +185,7 @@ def fit_disp(
                 go = acc[~done]
                 if go.size:
                     accepts[go] += 1
-                    dlp[go] = dlp_of(go, a[go])
+                    dlp[go] = dlp_new[ok][~done]
                     kappa[go] = np.minimum(kappa[go] * 1.1, kappa_0)
                     halve = accepts[go] % 5 == 0
                     kappa[go[halve]] /= 2.0
@@ -144,11 +201,15 @@ def fit_disp_grid(
     prior_mean: np.ndarray | None = None,
     prior_var: float | None = None,
 ) -> np.ndarray:
-    """R's ``fitDispGridWrapper`` for a block of genes: the dispersion (not its log) per gene."""
+    """R's ``fitDispGridWrapper`` for a block of genes: the dispersion (not its log) per gene.
+
+    The grid points are scored with R's own arithmetic (:func:`_r_log_posterior`): on a flat
+    likelihood the winning point is decided by its rounding, not by the likelihood.
+    """
     y = np.ascontiguousarray(np.asarray(counts, dtype=float).T)
     m = np.ascontiguousarray(np.asarray(mu, dtype=float).T)
     n_genes, n = y.shape
-    cr = Gram(design)
+    cr = CoxReid(design)
     grid = np.linspace(np.log(1e-8), np.log(max(10.0, float(n))), 20)
     delta = grid[1] - grid[0]
     pm = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
@@ -157,7 +218,7 @@ def fit_disp_grid(
         # points: genes x 20; the first maximum of the log posterior, as Armadillo's index_max
         vals = np.empty(points.shape)
         for t in range(points.shape[1]):
-            vals[:, t] = -_objective(y, m, points[:, t], cr=cr, prior_mean=pm, prior_var=prior_var)
+            vals[:, t] = _r_log_posterior(y, m, points[:, t], cr=cr, prior_mean=pm, prior_var=prior_var)
         vals = np.where(np.isnan(vals), -np.inf, vals)
         return points[np.arange(n_genes), np.argmax(vals, axis=1)]
 
