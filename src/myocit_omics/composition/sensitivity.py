@@ -95,7 +95,7 @@ def de_sensitivity(
         if np.linalg.matrix_rank(matrix.to_numpy(dtype=float)) < matrix.shape[1]:
             notes.append(f"sensitivity design {formula} is not of full rank: not fitted")
             continue
-        model = fit_model(frame.loc[samples], design, n_cpus=params.n_cpus)
+        model = fit_model(frame.loc[samples], design, n_cpus=params.threads)
         for c in plan.contrasts:
             table, cnotes = contrast_results(model, c, gene_names=names, alpha=params.alpha)
             notes.extend(cnotes)

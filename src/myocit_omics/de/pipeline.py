@@ -15,6 +15,7 @@ Parameters live in the ``de`` section of ``study.yaml`` (see :class:`DEParams`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -81,7 +82,9 @@ class DEParams:
     min_total_count
         Genes with fewer reads over all analysed samples are not tested (recorded).
     n_cpus
-        pydeseq2 workers.
+        Threads of the DESeq2 fits (and of gseapy when it is the engine); 0 (the default) uses
+        every CPU of the machine. Results do not depend on it: the genes are cut into the same
+        blocks whatever the number of threads.
     gsea
         Run preranked GSEA.
     gsea_permutations, gsea_min_size, gsea_max_size
@@ -107,7 +110,7 @@ class DEParams:
     alpha: float = 0.05
     shrink: bool = False
     min_total_count: int = 10
-    n_cpus: int = 1
+    n_cpus: int = 0
     gsea: bool = True
     gsea_permutations: int = 1000
     gsea_min_size: int = 3
@@ -118,6 +121,11 @@ class DEParams:
     ora: bool = False
     interaction: str | None = None
     interaction_level: str = "True"
+
+    @property
+    def threads(self) -> int:
+        """Threads for the fits: ``n_cpus``, or every CPU of the machine when it is 0."""
+        return self.n_cpus if self.n_cpus > 0 else max(1, os.cpu_count() or 1)
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], *, source: str = "study.yaml") -> DEParams:
@@ -304,7 +312,7 @@ def run_fits(
     out = []
     for plan in plans:
         t0 = time.perf_counter()
-        model = fit_model(counts.loc[list(plan.samples)], plan.design, n_cpus=params.n_cpus)
+        model = fit_model(counts.loc[list(plan.samples)], plan.design, n_cpus=params.threads)
         log.info("fitted %s on %d samples x %d genes in %.1f s", plan.formula, len(plan.samples),
                  counts.shape[1], time.perf_counter() - t0)
         for c in plan.contrasts:
@@ -472,7 +480,7 @@ def _write_gsea(
     t0 = time.perf_counter()
     table, pre, gnotes = run_prerank(
         ranking, gene_sets, contrast_id=contrast.id, permutations=params.gsea_permutations, seed=seed,
-        min_size=params.gsea_min_size, max_size=params.gsea_max_size, threads=max(1, params.n_cpus),
+        min_size=params.gsea_min_size, max_size=params.gsea_max_size, threads=params.threads,
         engine=params.gsea_engine)
     log.info("GSEA %s: %d sets in %.2f s (%s engine)", contrast.id, len(table), time.perf_counter() - t0,
              params.gsea_engine)
