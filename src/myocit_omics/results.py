@@ -94,13 +94,34 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
+_SUBPLOT_PARAMS = ("left", "right", "bottom", "top", "wspace", "hspace")
+
+
+def _laid_out(fig: Any) -> bool:
+    """Return True when the figure has a layout engine or its subplot parameters were set."""
+    import matplotlib as mpl
+
+    if fig.get_layout_engine() is not None:
+        return True
+    pars = fig.subplotpars
+    return any(getattr(pars, k) != mpl.rcParams[f"figure.subplot.{k}"] for k in _SUBPLOT_PARAMS)
+
+
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
-    """Save a matplotlib figure atomically and close it; return the path."""
+    """Save a matplotlib figure atomically and close it; return the path.
+
+    The figure is drawn once, at its own size: a figure laid out by its maker (a layout
+    engine, ``tight_layout()`` or ``subplots_adjust()``) is saved as it is, any other gets
+    the tight layout engine, which runs inside that one draw. (``bbox_inches="tight"`` would
+    draw every figure twice, once only to measure it; that was most of the plotting time.)
+    """
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    if not _laid_out(fig):
+        fig.set_layout_engine("tight")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
 
