@@ -107,19 +107,32 @@ def _laid_out(fig: Any) -> bool:
     return any(getattr(pars, k) != mpl.rcParams[f"figure.subplot.{k}"] for k in _SUBPLOT_PARAMS)
 
 
+def draw_once(fig: Any) -> None:
+    """Prepare a figure to be saved with one draw, at its own size.
+
+    A figure its maker did not lay out (no layout engine, ``tight_layout()`` or
+    ``subplots_adjust()``) gets ``tight_layout()`` now. The inert engine that ``tight_layout()``
+    leaves behind is dropped: with any engine set, ``savefig`` draws the whole figure once more
+    before the real draw (as ``bbox_inches="tight"`` does, to measure it), which was most of the
+    plotting time.
+    """
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    if not _laid_out(fig):
+        fig.tight_layout()
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        fig.set_layout_engine(None)
+
+
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
     """Save a matplotlib figure atomically and close it; return the path.
 
-    The figure is drawn once, at its own size: a figure laid out by its maker (a layout
-    engine, ``tight_layout()`` or ``subplots_adjust()``) is saved as it is, any other gets
-    the tight layout engine, which runs inside that one draw. (``bbox_inches="tight"`` would
-    draw every figure twice, once only to measure it; that was most of the plotting time.)
+    The figure is drawn once, at its own size (:func:`draw_once`).
     """
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    if not _laid_out(fig):
-        fig.set_layout_engine("tight")
+    draw_once(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)

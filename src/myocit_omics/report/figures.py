@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from myocit_omics.report.summaries import as_bool
 from myocit_omics.report.tree import sorted_visits
+from myocit_omics.results import draw_once
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -63,6 +64,7 @@ def _png(fig: Figure, *, tight_bbox: bool = False) -> str:
     is enough; ``tight_bbox`` (a second draw, to measure) only where labels may outgrow the figure.
     """
     buf = io.BytesIO()
+    draw_once(fig)
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight" if tight_bbox else None)
     return data_uri(buf.getvalue(), "image/png")
 
