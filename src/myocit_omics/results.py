@@ -94,13 +94,47 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
+_SUBPLOT_PARAMS = ("left", "right", "bottom", "top", "wspace", "hspace")
+
+
+def _laid_out(fig: Any) -> bool:
+    """Return True when the figure has a layout engine or its subplot parameters were set."""
+    import matplotlib as mpl
+
+    if fig.get_layout_engine() is not None:
+        return True
+    pars = fig.subplotpars
+    return any(getattr(pars, k) != mpl.rcParams[f"figure.subplot.{k}"] for k in _SUBPLOT_PARAMS)
+
+
+def draw_once(fig: Any) -> None:
+    """Prepare a figure to be saved with one draw, at its own size.
+
+    A figure its maker did not lay out (no layout engine, ``tight_layout()`` or
+    ``subplots_adjust()``) gets ``tight_layout()`` now. The inert engine that ``tight_layout()``
+    leaves behind is dropped: with any engine set, ``savefig`` draws the whole figure once more
+    before the real draw (as ``bbox_inches="tight"`` does, to measure it), which was most of the
+    plotting time.
+    """
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    if not _laid_out(fig):
+        fig.tight_layout()
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        fig.set_layout_engine(None)
+
+
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
-    """Save a matplotlib figure atomically and close it; return the path."""
+    """Save a matplotlib figure atomically and close it; return the path.
+
+    The figure is drawn once, at its own size (:func:`draw_once`).
+    """
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    draw_once(fig)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
 

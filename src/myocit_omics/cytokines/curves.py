@@ -142,6 +142,30 @@ def _aicc(rss: float, n: int, k: int) -> float:
     return n * math.log(rss / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
 
 
+def _jacobian(p: np.ndarray, lx: np.ndarray, w: np.ndarray, five: bool) -> np.ndarray:
+    """Jacobian of the weighted residuals of :func:`_fit_one` in its parameters (A, B, log C, log D[, log g]).
+
+    With ``L = log C - log x``, ``t = exp(D L) = (C/x)^D``, ``u = (1 + t)^-g`` and
+    ``s = t / (1 + t)``: ``df/dA = 1 - u``, ``df/dB = u``, ``df/dlog C = -(B - A) g u s D``,
+    ``df/dlog D = -(B - A) g u s D L``, ``df/dlog g = -(B - A) g u log(1 + t)``; written with
+    ``log(1 + t) = logaddexp(0, D L)`` so that no term overflows. Exact, where a finite-difference
+    Jacobian costs a residual evaluation per parameter and scipy's bookkeeping around it.
+    """
+    a, b = p[0], p[1]
+    d = math.exp(p[3])
+    g = math.exp(p[4]) if five else 1.0
+    big_l = p[2] - lx
+    dl = d * big_l
+    lp = np.logaddexp(0.0, dl)  # log(1 + t)
+    u = np.exp(-g * lp)
+    s = np.exp(dl - lp)  # t / (1 + t)
+    common = -(b - a) * g * u
+    cols = [1.0 - u, u, common * s * d, common * s * d * big_l]
+    if five:
+        cols.append(common * lp)
+    return np.stack(cols, axis=1) * w[:, None]
+
+
 def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, float, bool]:
     """Fit in scaled units; return (A, B, C, D, g), weighted RSS, converged."""
     scale = float(np.nanmax(np.abs(y))) or 1.0
@@ -173,6 +197,9 @@ def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, floa
         g = math.exp(p[4]) if five else 1.0
         return (logistic5(x, p[0], p[1], math.exp(p[2]), math.exp(p[3]), g) - ys) * w
 
+    def jac(p: np.ndarray) -> np.ndarray:
+        return _jacobian(p, lx, w, five)
+
     best: tuple[np.ndarray, float, bool] | None = None
     for s in starts:
         p0 = np.clip(np.array(s[:n_par]), np.array(lower) + 1e-9, np.array(upper) - 1e-9)
@@ -180,7 +207,7 @@ def _fit_one(x: np.ndarray, y: np.ndarray, five: bool) -> tuple[np.ndarray, floa
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 res = optimize.least_squares(
-                    resid, p0, bounds=(lower, upper), method="trf", x_scale="jac", max_nfev=2000
+                    resid, p0, jac=jac, bounds=(lower, upper), method="trf", x_scale="jac", max_nfev=2000
                 )
         except (ValueError, np.linalg.LinAlgError):
             continue

@@ -670,6 +670,47 @@ def _combine(g: pd.DataFrame) -> tuple[float, float, str]:
     return mean_l2, (mean_l2 if (g["scale"] == "npx").all() else 2.0**mean_l2), flag
 
 
+def _combine_groups(df: pd.DataFrame, keys: list[str]) -> tuple[list[tuple[Any, ...]], np.ndarray, list[
+        tuple[float, float, str]]]:
+    """:func:`_combine` of every group of ``df`` by ``keys``, in order of first appearance.
+
+    One pass over numpy arrays instead of a pandas group per sample (the same numbers:
+    each group's wells are averaged in their row order).
+
+    Returns
+    -------
+    tuple
+        (group keys, row position of each group's first well, ``_combine`` result per group).
+    """
+    codes = df.groupby(keys, sort=False).ngroup().to_numpy()
+    keep = np.flatnonzero(codes >= 0)
+    order = keep[np.argsort(codes[keep], kind="stable")]
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    flags = df["flag"].to_numpy(dtype=object)
+    l2_all = df["log2_used"].to_numpy(dtype=float)
+    npx = (df["scale"] == "npx").to_numpy()
+    key_cols = [df[k].to_numpy(dtype=object) for k in keys]
+    out_keys, firsts, combined = [], [], []
+    for rows in np.split(order, bounds) if len(order) else []:
+        f = flags[rows]
+        ok = f == "ok"
+        if ok.any():
+            flag, use = "ok", rows[ok]
+        else:
+            flag, use = _aggregate_flag(pd.Series(f)), rows
+        l2 = l2_all[use]
+        l2 = l2[np.isfinite(l2)]
+        if not len(l2):
+            result = (float("nan"), float("nan"), flag)
+        else:
+            mean_l2 = float(np.mean(l2))
+            result = (mean_l2, mean_l2 if npx[rows].all() else 2.0**mean_l2, flag)
+        out_keys.append(tuple(col[rows[0]] for col in key_cols))
+        firsts.append(rows[0])
+        combined.append(result)
+    return out_keys, np.asarray(firsts, dtype=int), combined
+
+
 def process_exports(
     items: list[tuple[CytokineExport, pd.DataFrame | None, str]],
     params: CytokineParams,
@@ -751,8 +792,9 @@ def process_exports(
         (bridged["patient_id"] != "") & (bridged["visit"] != "") & bridged["role"].isin(["sample", "bridge"])
     ]
     by_rows = []
-    for (pid, visit, analyte), g in pts.groupby(["patient_id", "visit", "analyte"], sort=False):
-        mean_l2, value, flag = _combine(g)
+    groups = _combine_groups(pts, ["patient_id", "visit", "analyte"])
+    units = pts["unit"].to_numpy(dtype=object)
+    for (pid, visit, analyte), first, (mean_l2, value, flag) in zip(*groups, strict=True):
         by_rows.append(
             {
                 "patient_id": pid,
@@ -761,7 +803,7 @@ def process_exports(
                 "value": value,
                 "log2_value": mean_l2,
                 "flag": flag,
-                "unit": g["unit"].iloc[0],
+                "unit": units[first],
                 "substitution": params.substitution,
             }
         )
@@ -883,9 +925,9 @@ def build_anndata(result: CytokineResult) -> Any:
     log2 = np.full((len(samples), len(analytes)), np.nan)
     conc = np.full_like(log2, np.nan)
     flags = np.full(log2.shape, FLAG_CODES["missing"], dtype=np.int8)
-    for (s, a), g in w.groupby(["sample_id", "analyte"], sort=False):
+    for (s, a), _, (mean_l2, value, flag) in zip(*_combine_groups(w, ["sample_id", "analyte"]), strict=True):
         i, j = si[s], ai[a]
-        log2[i, j], conc[i, j], flag = _combine(g)
+        log2[i, j], conc[i, j] = mean_l2, value
         flags[i, j] = FLAG_CODES[flag]
     first = w.drop_duplicates("sample_id").set_index("sample_id")
     obs = pd.DataFrame(

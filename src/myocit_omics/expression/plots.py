@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogFormatter
 
 from myocit_omics.config import PROTOCOL_VISITS
 
@@ -41,6 +42,9 @@ def qc_metrics_figure(qc: pd.DataFrame, *, min_library_size: float) -> Any:
         ax.set_ylabel(label)
     axes[0].axhline(min_library_size, ls="--", color="grey", lw=1)
     axes[0].set_yscale("log")
+    # plain labels (1e+05): the default $10^{5}$ labels need mathtext, whose parser costs a second
+    axes[0].yaxis.set_major_formatter(LogFormatter())
+    axes[0].yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
     axes[-1].set_xticks(x)
     axes[-1].set_xticklabels(qc["sample_id"], rotation=90, fontsize=6)
     axes[0].set_title("Sample QC (red: excluded by the QC rule)")

@@ -245,9 +245,19 @@ def _finish(rows: list[dict[str, Any]], family: list[str]) -> pd.DataFrame:
     return df
 
 
-def _by_patient(panel: pd.DataFrame, biomarker: str, visit: str) -> pd.Series:
-    sub = panel[(panel["biomarker"] == biomarker) & (panel["visit"] == visit)]
-    return sub.set_index("patient_id")["value"].astype(float)
+def _panel_series(panel: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    """Value by patient of every (biomarker, visit) of the panel, split once (not per lookup)."""
+    return {key: sub.set_index("patient_id")["value"].astype(float)
+            for key, sub in panel.groupby(["biomarker", "visit"], sort=False)}
+
+
+#: What :func:`_by_patient` returns for a biomarker and visit that the panel does not have.
+_EMPTY = pd.Series([], dtype=float, name="value", index=pd.Index([], dtype=object, name="patient_id"))
+
+
+def _by_patient(values: dict[tuple[str, str], pd.Series], biomarker: str, visit: str) -> pd.Series:
+    """Values of one biomarker at one visit by patient (``values`` from :func:`_panel_series`)."""
+    return values.get((biomarker, visit), _EMPTY)
 
 
 def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
@@ -275,6 +285,7 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     methods = choose_methods(ifn, p.primary_method) if ifn is not None else {}
     panel = _long_panel(ifn, cyto, methods, notes)
+    values = _panel_series(panel)
     biomarkers = list(dict.fromkeys(panel["biomarker"]))
     if ifn is None:
         notes.append(f"IFN scores absent: {why_ifn}")
@@ -288,9 +299,9 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
     if biomarkers:
         rows = []
         for bm in biomarkers:
-            b0 = _by_patient(panel, bm, base).reindex(patients)
+            b0 = _by_patient(values, bm, base).reindex(patients)
             for v in p.change_visits:
-                res = paired_change(b0.to_numpy(), _by_patient(panel, bm, v).reindex(patients).to_numpy())
+                res = paired_change(b0.to_numpy(), _by_patient(values, bm, v).reindex(patients).to_numpy())
                 rows.append(_row("paired_change", bm, f"{v} - {base}", res))
         tables["change"] = _finish(rows, ["comparison"])
     else:
@@ -314,8 +325,8 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
             if "tis" in clinical.columns:
                 targets["TIS"] = pd.to_numeric(clin_v["tis"], errors="coerce")
             for bm in biomarkers:
-                delta = (_by_patient(panel, bm, v).reindex(patients)
-                         - _by_patient(panel, bm, base).reindex(patients))
+                delta = (_by_patient(values, bm, v).reindex(patients)
+                         - _by_patient(values, bm, base).reindex(patients))
                 for label, target in targets.items():
                     res = spearman(delta.to_numpy(), target.reindex(patients).to_numpy(dtype=float),
                                    seed=p.seed, n_boot=p.n_boot, n_perm=p.n_perm)
@@ -334,7 +345,7 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
         curves: dict[str, list[tuple[str, np.ndarray, np.ndarray, float]]] = {"ifn": [], "cytokine": []}
         ids = list(label.index)
         for bm in biomarkers:
-            score = _by_patient(panel, bm, base).reindex(ids).to_numpy(dtype=float)
+            score = _by_patient(values, bm, base).reindex(ids).to_numpy(dtype=float)
             res = roc_auc(score, label.to_numpy(dtype=object), seed=p.seed, ci=p.roc_ci, n_boot=p.n_boot)
             res["note"] = "; ".join(x for x in (res.get("note"), f"{res.get('n_positive', 0)} with major "
                                                 "response") if x)
@@ -372,7 +383,7 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
         exp = exposure.copy()
         exp["patient_id"] = exp["patient_id"].astype(str)
         for bm in ifn_markers:
-            fall = (_by_patient(panel, bm, base) - _by_patient(panel, bm, p.pkpd_visit)).dropna()
+            fall = (_by_patient(values, bm, base) - _by_patient(values, bm, p.pkpd_visit)).dropna()
             for r in exposure_vs_fall(exp, fall, seed=p.seed, n_boot=p.n_boot, n_perm=p.n_perm):
                 rows.append(_row("pkpd", bm, f"{r['metric']} vs fall {base} - {p.pkpd_visit}", r))
         tables["pkpd"] = _finish(rows, ["comparison"])
@@ -413,6 +424,7 @@ def _partial_table(p: LinkingParams, panel: pd.DataFrame, ifn_markers: list[str]
                    composition: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
     """Partial Spearman of each IFN score's change against each clinical change (section 6)."""
     base = p.baseline_visit
+    values = _panel_series(panel)
     comp = composition[composition["method"] == p.composition_method].copy()
     if "qc_pass" in comp:
         comp = comp[_truthy(comp["qc_pass"]).map(lambda v: v is True).to_numpy(dtype=bool)]
@@ -439,8 +451,8 @@ def _partial_table(p: LinkingParams, panel: pd.DataFrame, ifn_markers: list[str]
         if "tis" in clinical.columns:
             targets["TIS"] = pd.to_numeric(clin_v["tis"], errors="coerce")
         for bm in ifn_markers:
-            delta = (_by_patient(panel, bm, v).reindex(patients)
-                     - _by_patient(panel, bm, base).reindex(patients))
+            delta = (_by_patient(values, bm, v).reindex(patients)
+                     - _by_patient(values, bm, base).reindex(patients))
             for label, target in targets.items():
                 res = partial_spearman(delta.to_numpy(), target.reindex(patients).to_numpy(dtype=float), z,
                                        seed=p.seed, n_boot=p.n_boot, n_perm=p.n_perm)
@@ -479,10 +491,11 @@ def _figures(tree: ResultsTree, p: LinkingParams, panel: pd.DataFrame, ifn_marke
     corr = tables.get("correlation")
     if fig_marker is not None and corr is not None and outcomes is not None:
         base = p.baseline_visit
+        values = _panel_series(panel)
         scatter = []
         clin = outcomes.assign(patient_id=outcomes["patient_id"].astype(str))
         for v in p.change_visits:
-            delta = _by_patient(panel, fig_marker, v) - _by_patient(panel, fig_marker, base)
+            delta = _by_patient(values, fig_marker, v) - _by_patient(values, fig_marker, base)
             c0 = clin[clin["visit"] == base].set_index("patient_id")
             cv = clin[clin["visit"] == v].set_index("patient_id")
             for m in [*p.clinical_measures, "tis"]:

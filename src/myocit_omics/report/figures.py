@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from myocit_omics.report.summaries import as_bool
 from myocit_omics.report.tree import sorted_visits
+from myocit_omics.results import draw_once
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -56,9 +57,15 @@ def embed_file(path: Path, *, root: Path) -> EmbeddedFigure:
                           source=rel)
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Figure, *, tight_bbox: bool = False) -> str:
+    """PNG of a figure as a ``data:`` URI.
+
+    The figures here are laid out by ``tight_layout()``, so one draw at the figure's own size
+    is enough; ``tight_bbox`` (a second draw, to measure) only where labels may outgrow the figure.
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    draw_once(fig)
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight" if tight_bbox else None)
     return data_uri(buf.getvalue(), "image/png")
 
 
@@ -232,4 +239,5 @@ def gsea_nes_figure(gsea: dict[str, pd.DataFrame], *, ifn_sets: tuple[str, ...] 
     fig.tight_layout()
     return EmbeddedFigure(
         caption=f"GSEA across contrasts: IFN sets and the sets with the smallest FDR (colour: NES; dot size: "
-                f"-log10 FDR; ringed: FDR < {fdr_level:g})", uri=_png(fig), source="tables/gsea/")
+                f"-log10 FDR; ringed: FDR < {fdr_level:g})", uri=_png(fig, tight_bbox=True),
+        source="tables/gsea/")

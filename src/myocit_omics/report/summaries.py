@@ -107,12 +107,13 @@ def ifn_by_visit(ifn: pd.DataFrame) -> pd.DataFrame:
     df = ifn.copy()
     df["score"] = pd.to_numeric(df["score"], errors="coerce")
     keep = as_bool(df["qc_pass"]).fillna(True) if "qc_pass" in df else pd.Series(True, index=df.index)
+    positive = as_bool(df["positive"]) if "positive" in df else None
     rows = []
-    order = df[["gene_set", "method"]].drop_duplicates()
-    for gene_set, method in order.itertuples(index=False):
-        sub_all = df[(df["gene_set"] == gene_set) & (df["method"] == method)]
+    # one split by set and method, in order of first appearance (a set or method that is NA has no row)
+    for (gene_set, method), sub_all in df.groupby(["gene_set", "method"], sort=False):
+        visit_text = sub_all["visit"].astype(str)
         for visit in sorted_visits(sub_all["visit"]):
-            at_visit = sub_all[sub_all["visit"].astype(str) == visit]
+            at_visit = sub_all[visit_text == visit]
             sub = at_visit[keep.loc[at_visit.index]]
             scores = sub["score"].dropna()
             row: dict[str, Any] = {
@@ -121,8 +122,8 @@ def ifn_by_visit(ifn: pd.DataFrame) -> pd.DataFrame:
                 "q1": scores.quantile(0.25) if scores.size else np.nan,
                 "q3": scores.quantile(0.75) if scores.size else np.nan,
             }
-            if "positive" in sub:
-                pos = as_bool(sub["positive"]).dropna()
+            if positive is not None:
+                pos = positive.loc[sub.index].dropna()
                 row["positive"] = int(pos.sum())
                 row["positive_pct"] = 100.0 * pos.mean() if pos.size else np.nan
             row["excluded_qc"] = int(len(at_visit) - len(sub))
