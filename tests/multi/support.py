@@ -130,7 +130,10 @@ class Worker:
             [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
              "--name", name, "--limit", "1"],
             cwd=workdir, env=client_env(installation, **env), stdout=fh, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            # stop() sends SIGINT as Prefect asks: give the worker its default disposition even
+            # when this suite runs as a script's background job (SIGINT ignored by inheritance)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         fh.close()
 
     def text(self) -> str:

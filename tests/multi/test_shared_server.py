@@ -14,6 +14,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def _sigint_default() -> None:
+    """Give the child SIGINT's default disposition: the test stops it with Ctrl-C's signal.
+
+    A suite started as a script's background job inherits SIGINT ignored, and so would the child
+    (the commands keep an inherited SIG_IGN on purpose, docs: SIGTERM always stops them).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 @pytest.mark.postgres
 def test_the_database_is_postgresql_with_pg_trgm(installation):
     tables = installation.postgres.psql(
@@ -61,7 +70,7 @@ def test_myocit_dashboard_serves_the_deployments_against_it(multi, installation,
                                  "--api-url", installation.api_url], cwd=REPO,
                                 env=multi.client_env(installation),
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_sigint_default)
     try:
         def served():
             if proc.poll() is not None:
@@ -113,7 +122,8 @@ def test_myocit_lab_server_runs_both_until_ctrl_c(multi, tmp_path):
             cmd = [sys.executable, "-m", "myocit_omics.cli", "lab-server", "--dir", str(state),
                    "--port", str(port)]
             proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=_sigint_default)
         try:
             support.wait_for(lambda: "Press Ctrl-C" in out.read_text() or proc.poll() is not None,
                              timeout=300, what="myocit lab-server to start")
