@@ -124,10 +124,11 @@ def draw_once(fig: Any) -> None:
         fig.set_layout_engine(None)
 
 
-def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
-    """Save a matplotlib figure atomically and close it; return the path.
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, close: bool = True) -> Path:
+    """Save a matplotlib figure atomically and (unless ``close=False``) close it; return the path.
 
-    The figure is drawn once, at its own size (:func:`draw_once`).
+    The figure is drawn once, at its own size (:func:`draw_once`). ``close=False`` keeps a figure
+    that is redrawn and saved again (the enrichment plots reuse one figure for every set).
     """
     import matplotlib.pyplot as plt
 
@@ -135,7 +136,8 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
     draw_once(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return path
 
 

@@ -19,7 +19,7 @@ from myocit_omics.de.fit import captured_warnings
 from myocit_omics.de.gsea_engine import EPS, MIN_EXCEED
 from myocit_omics.errors import InputError
 from myocit_omics.genesets import IFN_SETS, GeneSet, project_gene_sets, read_gmt
-from myocit_omics.results import atomic_path
+from myocit_omics.results import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -385,21 +385,8 @@ def enrichment_plots(prerank: Any, plots: Sequence[tuple[str, str | Path, str | 
         ax1.set_ylim(lo - pad - 0.12 * (hi - lo + 2 * pad), hi + pad)  # room for the rug below the curve
         head.set_text(f"{title or term}\nNES {float(r['nes']):.2f}, {format_p(float(r['pval']), perms)}, "
                       f"FDR {float(r['fdr']):.2g}")
-        out.append(_save_fixed(fig, path, dpi=ENRICHMENT_DPI))
+        out.append(save_figure(fig, path, dpi=ENRICHMENT_DPI, close=False))
     return out
-
-
-def _save_fixed(fig: Any, path: str | Path, *, dpi: int) -> Path:
-    """Save a figure whose layout is already fixed, atomically, in one draw.
-
-    :func:`~myocit_omics.results.save_figure` asks for ``bbox_inches="tight"``, which draws every
-    figure twice (a dry draw to measure it, then the real one); a figure laid out by hand needs
-    neither.
-    """
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    return path
 
 
 def ifn_terms(table: pd.DataFrame) -> list[str]:
