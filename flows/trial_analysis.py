@@ -36,9 +36,39 @@ from prefect.states import Failed, State
 from flows.runners import describe, make_task_runner, runner_setting
 from myocit_omics import progress
 from myocit_omics.analysis import finish_run, load_config, run_step, start_run
+from myocit_omics.child_step import run_step_in_child
 from myocit_omics.errors import InputError, ValidationFailed
 from myocit_omics.manifest import read_step_records, write_step_record
 from myocit_omics.settings import study_home
+
+#: How long this process trusts the server's answer "no concurrency limit on these tags" (Prefect: 5 s).
+TAG_LIMITS_TTL = 120.0
+
+
+def remember_tag_limits(ttl: float = TAG_LIMITS_TTL) -> bool:
+    """Let this process trust "no concurrency limit on these tags" for ``ttl`` s instead of 5 s.
+
+    Every task asks the server for a slot of each of its tags before it starts; Prefect skips
+    the call for tags it was told within 5 s have no limit. A step of this flow that starts
+    more than 5 s after the last task with its tags asks again, and on the SQLite database of
+    the temporary server that call often meets the server's own writes of the task's states:
+    "database is locked", answered 503, retried by the client after 2 s. Measured: 1.8-2.4 s
+    before such a task starts (twice per demo run), 0.005 s with the answer remembered. A limit
+    created on one of these tags during a run is honoured by this process's tasks at most
+    ``ttl`` s later. Prefect's cache is private: if it is not where this expects it (another
+    Prefect version), nothing is changed and False is returned.
+    """
+    try:
+        import cachetools
+        from prefect.concurrency import services
+    except ImportError:  # pragma: no cover - both come with prefect
+        return False
+    cache = getattr(services, "_no_limits_cache", None)
+    if not isinstance(cache, cachetools.TTLCache):
+        return False
+    if cache.ttl < ttl:
+        services._no_limits_cache = cachetools.TTLCache(maxsize=cache.maxsize, ttl=ttl)
+    return True
 
 
 def _run_name() -> str:
@@ -53,16 +83,23 @@ def _task(name: str, modality: str) -> Callable[[Callable[..., Any]], Any]:
                 task_run_name=name)
 
 
+def _side_step(step: str, home: str, run_id: str, child: bool) -> dict[str, Any]:
+    """Run a side step here, or (``child``) in a child process whose log lines come to this task's log."""
+    if child:
+        return run_step_in_child(step, home, run_id, logger=get_run_logger())
+    return run_step(step, home, run_id)
+
+
 @_task("clinical-response", "clinical")
-def clinical_task(home: str, run_id: str) -> dict[str, Any]:
+def clinical_task(home: str, run_id: str, child: bool = False) -> dict[str, Any]:
     """Clinical outcomes (TIS, PRINTO) and PK exposure."""
-    return run_step("clinical", home, run_id)
+    return _side_step("clinical", home, run_id, child)
 
 
 @_task("cytokines", "cytokine")
-def cytokines_task(home: str, run_id: str) -> dict[str, Any]:
+def cytokines_task(home: str, run_id: str, child: bool = False) -> dict[str, Any]:
     """Cytokine plates: curves, censoring, bridging."""
-    return run_step("cytokines", home, run_id)
+    return _side_step("cytokines", home, run_id, child)
 
 
 @_task("assemble-expression", "rnaseq")
@@ -146,6 +183,11 @@ STEPS: list[tuple[str, Any, tuple[str, ...], tuple[str, ...]]] = [
 ]
 
 
+#: Side steps run in a child process under the threads runner (myocit_omics.child_step): they
+#: use the second core while the flow's process runs assemble -> expression -> DE.
+CHILD_STEPS = ("clinical", "cytokines")
+
+
 STEP_TITLES = {
     "clinical": "clinical response (ACR/EULAR 2016 TIS, PRINTO) and baricitinib exposure",
     "cytokines": "cytokine plates: standard curves, censoring, plate bridging",
@@ -156,6 +198,13 @@ STEP_TITLES = {
     "linking": "linking IFN scores and cytokines to clinical response and PK",
     "report": "writing the HTML report",
 }
+
+
+def _takes_child(step_task: Any) -> bool:
+    """Return True if the task has a ``child`` parameter (a stand-in task in a test may not)."""
+    import inspect
+
+    return "child" in inspect.signature(getattr(step_task, "fn", step_task)).parameters
 
 
 def _settle(step: str, future: Any, run_dir: str, logger: Any) -> str:
@@ -226,6 +275,7 @@ def trial_analysis(
         (every other step's results are kept), or the refused parameter and its fix.
     """
     logger = get_run_logger()
+    remember_tag_limits()
     name = flow_run.name or ""
     named = name.split("/", 1)[1] if name.startswith("trial-analysis/") else None
     try:
@@ -274,8 +324,10 @@ def trial_analysis(
             # edges of the run graph: only to steps that completed (Prefect does not start a task
             # whose wait_for failed; a failed step's dependants were handled above)
             wait = [futures[d] for d in (*needs, *after) if d in futures and futures[d].state.is_completed()]
-            futures[step] = runner.submit(step_task, parameters={"home": home_s, "run_id": run_id},
-                                          wait_for=wait or None)
+            parameters: dict[str, Any] = {"home": home_s, "run_id": run_id}
+            if step in CHILD_STEPS and setting == "threads" and _takes_child(step_task):
+                parameters["child"] = True  # the other core, not this process's one thread at a time
+            futures[step] = runner.submit(step_task, parameters=parameters, wait_for=wait or None)
         for step, _, _, _ in STEPS:
             if step not in outcome:
                 outcome[step] = _settle(step, futures[step], run_dir, logger)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from myocit_omics.config import Contrast, StudyConfig, default_study_config, load_study_config
+from myocit_omics.drawing import drawing
 from myocit_omics.errors import InputError
 from myocit_omics.manifest import RunManifest, write_step_record
 from myocit_omics.plan import RunPlan, resolve_plan
@@ -305,6 +306,9 @@ def run_step(step: str, home: str | Path, run_id: str, *,
              wrap: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run one step of a run in this process and write its record to ``steps/<step>.json``.
 
+    The step's figures are drawn in a helper process while it computes
+    (:func:`myocit_omics.drawing.drawing`); the record is written once they are all saved.
+
     Parameters
     ----------
     step
@@ -328,7 +332,8 @@ def run_step(step: str, home: str | Path, run_id: str, *,
     func = STEP_FUNCTIONS[step]
     started, t0 = time.time(), time.perf_counter()
     try:
-        summary = wrap(lambda: func(ctx)) if wrap is not None else func(ctx)
+        with drawing():  # the step's figures are drawn alongside it, and done when it returns
+            summary = wrap(lambda: func(ctx)) if wrap is not None else func(ctx)
     except StepSkipped as exc:
         return write_step_record(ctx.tree.root, step, status="skipped", seconds=time.perf_counter() - t0,
                                  error=str(exc), started=started)

@@ -225,3 +225,17 @@ def test_the_default_runner_does_not_import_dask() -> None:
                          check=False)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_no_limit_answer_for_the_runs_tags_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cachetools
+    import flows.trial_analysis as fa
+    from prefect.concurrency import services
+
+    monkeypatch.setattr(services, "_no_limits_cache", cachetools.TTLCache(maxsize=1000, ttl=5.0))
+    assert fa.remember_tag_limits() is True
+    assert services._no_limits_cache.ttl == fa.TAG_LIMITS_TTL
+    assert services._no_limits_cache.maxsize == 1000
+    monkeypatch.setattr(services, "_no_limits_cache", {})  # not the cache this expects: left alone
+    assert fa.remember_tag_limits() is False
+    assert services._no_limits_cache == {}

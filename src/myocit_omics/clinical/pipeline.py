@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from myocit_omics import drawing
 from myocit_omics.clinical.core_set import read_core_set, read_patients
 from myocit_omics.clinical.outcomes import OutcomeParams, clinical_outcomes, response_at
 from myocit_omics.clinical.pk import EXPOSURE_COLUMNS, PkParams, pk_exposure, read_pk
 from myocit_omics.clinical.plots import tis_waterfall, trajectories
 from myocit_omics.config import PROTOCOL_VISITS, StudyConfig
-from myocit_omics.results import ResultsTree, save_figure, write_json, write_tsv
+from myocit_omics.results import ResultsTree, write_json, write_tsv
 
 
 def run_clinical(patients_path: str | Path | None, core_set_path: str | Path, pk_path: str | Path | None, *,
@@ -71,14 +72,12 @@ def run_clinical(patients_path: str | Path | None, core_set_path: str | Path, pk
             warnings.append(f"PK population fit not used: {pop.get('note', '')}")
     else:
         warnings.append(pk_summary)
-    paths["tis_waterfall"] = str(save_figure(
-        tis_waterfall(response, thresholds=params.tis.thresholds,
-                      title=f"Total Improvement Score at {params.response_visit}"),
-        tree.plot("tis_waterfall")))
-    paths["cmas_trajectories"] = str(save_figure(
-        trajectories(outcomes, value="cmas", response=response, ylabel="CMAS (0-52)",
-                     title="CMAS by visit, coloured by W24 response"),
-        tree.plot("cmas_trajectories")))
+    paths["tis_waterfall"] = str(drawing.figure(
+        tree.plot("tis_waterfall"), tis_waterfall, response, thresholds=params.tis.thresholds,
+        title=f"Total Improvement Score at {params.response_visit}"))
+    paths["cmas_trajectories"] = str(drawing.figure(
+        tree.plot("cmas_trajectories"), trajectories, outcomes, value="cmas", response=response,
+        ylabel="CMAS (0-52)", title="CMAS by visit, coloured by W24 response"))
     counts = response["response_w24"].fillna("NA").value_counts().to_dict()
     n_major = int((response["major_response_w24"] == True).sum())  # noqa: E712 (object column)
     n_inactive = int((response["inactive_w24"] == True).sum())  # noqa: E712

@@ -44,7 +44,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from myocit_omics import progress
+from myocit_omics import drawing, progress
 from myocit_omics.composition import plots
 from myocit_omics.composition.adjust import (
     DEFAULT_ADJUST_FOR,
@@ -68,7 +68,7 @@ from myocit_omics.expression.normalise import ExpressionReference, find_referenc
 from myocit_omics.genesets import ifn_genes
 from myocit_omics.interferon.reference import ScoreReference
 from myocit_omics.interferon.scoring import DEFAULT_MIN_GENES, score_matrix
-from myocit_omics.results import ResultsTree, save_figure, write_tsv
+from myocit_omics.results import ResultsTree, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,17 @@ def _adjustment(params, signature, set_genes, ref_frame, ref_wide, score_ref, ge
     return adjustment, text, notes
 
 
+def _figures(table: pd.DataFrame, tree: ResultsTree) -> dict[str, str]:
+    """Hand the composition figures to the figure process; return their paths by key."""
+    makers = {"by_visit": plots.by_visit_figure, "per_patient": plots.per_patient_figure}
+    if table["prednisone_mg_kg_day"].notna().any():
+        makers["against_prednisone"] = plots.dose_figure
+    keys = {"against_prednisone": "plot_dose"}
+    return {keys.get(name, f"plot_{name}"): str(drawing.figure(tree.plot(f"composition/{name}"), make, table,
+                                                               MARKER_METHOD))
+            for name, make in makers.items()}
+
+
 def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path) -> dict[str, Any]:
     """Composition estimates, adjusted IFN scores, DE sensitivity; tables, figures (module docstring).
 
@@ -315,6 +326,8 @@ def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path)
     paths["composition"] = str(write_tsv(table, tree.table("composition")))
     paths["composition_marker_coverage"] = str(write_tsv(coverage, tree.table("composition_marker_coverage")))
 
+    figures = _figures(table, tree) if params["plots"] else {}  # drawn while steps 2 and 3 run
+
     # 2. composition-adjusted IFN scores beside the unadjusted ones
     progress.report(0.3, "composition-adjusted IFN scores")
     gene_sets = _gene_sets(config, home)
@@ -363,20 +376,10 @@ def run_composition(tree: ResultsTree, *, config: StudyConfig, home: str | Path)
         paths.update(sens_paths)
         warnings.extend(notes)
 
-    # 4. figures
+    # 4. figures (handed to the figure process after step 1)
     if params["plots"]:
         progress.report(0.9, "figures")
-        figs = {"by_visit": plots.by_visit_figure, "per_patient": plots.per_patient_figure}
-        for name, make in figs.items():
-            paths[f"plot_{name}"] = str(
-                save_figure(make(table, MARKER_METHOD), tree.plot(f"composition/{name}"))
-            )
-        if table["prednisone_mg_kg_day"].notna().any():
-            paths["plot_dose"] = str(
-                save_figure(
-                    plots.dose_figure(table, MARKER_METHOD), tree.plot("composition/against_prednisone")
-                )
-            )
+        paths.update(figures)
     for w in warnings:
         log.warning(w)
     methods_used = sorted(set(table["method"]))

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from myocit_omics import drawing
 from myocit_omics.cytokines.agreement import AGREEMENT_COLUMNS, agreement_row
 from myocit_omics.cytokines.bridging import bridge_plates
 from myocit_omics.cytokines.censoring import FLAG_CODES, SUBSTITUTIONS, flag_values, substitute
@@ -973,6 +974,17 @@ def build_anndata(result: CytokineResult) -> Any:
 def write_outputs(result: CytokineResult, tree: ResultsTree, *, plots: bool = True) -> dict[str, Any]:
     """Write the tables, the AnnData and the plots into the results tree; return what was written."""
     written: dict[str, Any] = {"tables": {}, "plots": [], "anndata": None}
+    if plots:  # first: drawn in the figure process while the tables are written
+        from myocit_omics.cytokines.plots import plot_bridging, plot_standard_curves
+
+        for plate in dict.fromkeys(p for p, _ in result.fits):
+            path = tree.plot(f"cytokines/standard_curves_{_safe(plate)}")
+            drawing.call(plot_standard_curves, result, plate, path)  # in the figure process
+            written["plots"].append(str(path))
+        if not result.adjustments.empty:
+            path = tree.plot("cytokines/bridge_before_after")
+            drawing.call(plot_bridging, result, path)
+            written["plots"].append(str(path))
     for name, df in (
         ("cytokines_long", result.long),
         ("cytokines_by_visit", result.by_visit),
@@ -987,19 +999,6 @@ def write_outputs(result: CytokineResult, tree: ResultsTree, *, plots: bool = Tr
         {"parameters": result.params.to_dict(), "problems": [p.to_dict() for p in result.problems]},
         tree.table("cytokine_parameters").with_suffix(".json"),
     )
-    if plots:
-        from myocit_omics.cytokines.plots import plot_bridging, plot_standard_curves
-
-        for plate in dict.fromkeys(p for p, _ in result.fits):
-            written["plots"].append(
-                str(
-                    plot_standard_curves(
-                        result, plate, tree.plot(f"cytokines/standard_curves_{_safe(plate)}")
-                    )
-                )
-            )
-        if not result.adjustments.empty:
-            written["plots"].append(str(plot_bridging(result, tree.plot("cytokines/bridge_before_after"))))
     return written
 
 

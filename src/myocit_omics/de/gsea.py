@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,13 @@ def run_prerank(
     return table.reset_index(drop=True), runs, notes
 
 
+@dataclass(frozen=True)
+class PlotInfo:
+    """The one fact about an engine's run an enrichment plot shows: its number of permutations."""
+
+    permutations: int | None
+
+
 class EnrichmentRuns:
     """What an enrichment plot needs, per tested set, whichever engine computed it.
 
@@ -235,6 +243,11 @@ class EnrichmentRuns:
     def results(self) -> dict[str, dict[str, Any]]:
         """The per-set records (gseapy's attribute name)."""
         return self.terms
+
+    def for_plots(self, terms: Sequence[str]) -> EnrichmentRuns:
+        """Return what the enrichment plots of ``terms`` need, and no more (it goes to the figure process)."""
+        return EnrichmentRuns(ranking=self.ranking, terms={t: self.terms[t] for t in terms},
+                              engine=PlotInfo(permutations=getattr(self.engine, "permutations", None)))
 
     def running_sum(self, term: str) -> np.ndarray:
         """Return the running enrichment score of a set over the whole ranking."""

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from myocit_omics import progress
+from myocit_omics import drawing, progress
 from myocit_omics.config import StudyConfig
 from myocit_omics.de.contrasts import (
     ContrastSpec,
@@ -490,10 +490,12 @@ def _write_gsea(
         t0 = time.perf_counter()
         terms = plotted_terms(table, params.gsea_plots)
         labels = [IFN_SETS[t][1] if t in IFN_SETS else gene_sets[t].label for t in terms]
-        drawn = enrichment_plots(pre, [(t, tree.plot(f"gsea/{contrast.id}_{label}"), f"{t} ({contrast.id})")
-                                       for t, label in zip(terms, labels, strict=True)])
-        paths.extend(str(p.relative_to(tree.root)) for p in drawn)
-        log.info("GSEA %s: %d enrichment plots in %.2f s", contrast.id, len(drawn), time.perf_counter() - t0)
+        plots = [(t, tree.plot(f"gsea/{contrast.id}_{label}"), f"{t} ({contrast.id})")
+                 for t, label in zip(terms, labels, strict=True)]
+        drawing.call(enrichment_plots, pre.for_plots(terms), plots)
+        paths.extend(str(Path(p).relative_to(tree.root)) for _, p, _ in plots)
+        log.info("GSEA %s: %d enrichment plots handed over in %.2f s", contrast.id, len(plots),
+                 time.perf_counter() - t0)
     summary["top_gene_sets"][contrast.id] = table.sort_values("nes")["gene_set"].head(5).tolist()
 
 
@@ -523,11 +525,11 @@ def _write_contrast(
     highlight = ifn_genes()
     title = f"{contrast.id} ({contrast.describe()})"
     top_down = [g for g in res.dropna(subset=["padj"]).sort_values("stat")["gene_name"].head(5)]
-    paths.append(str(volcano_plot(res, tree.plot(f"de/{contrast.id}_volcano"), title=contrast.id,
-                                  alpha=params.alpha, highlight=[g for g in highlight if g in top_down])
-                     .relative_to(tree.root)))
-    paths.append(str(ma_plot(res, tree.plot(f"de/{contrast.id}_ma"), title=title, alpha=params.alpha)
-                     .relative_to(tree.root)))
+    volcano, ma = tree.plot(f"de/{contrast.id}_volcano"), tree.plot(f"de/{contrast.id}_ma")
+    drawing.call(volcano_plot, res, volcano, title=contrast.id, alpha=params.alpha,
+                 highlight=[g for g in highlight if g in top_down])
+    drawing.call(ma_plot, res, ma, title=title, alpha=params.alpha)
+    paths.extend(str(p.relative_to(tree.root)) for p in (volcano, ma))
     sig = res["padj"] < params.alpha
     summary["n_significant"][contrast.id] = {
         "total": int(sig.sum()), "up": int((sig & (res["log2_fc"] > 0)).sum()),

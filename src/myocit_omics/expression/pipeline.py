@@ -32,7 +32,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from myocit_omics import progress
+from myocit_omics import drawing, progress
 from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError
 from myocit_omics.expression import plots
@@ -51,7 +51,7 @@ from myocit_omics.interferon.api import symbol_universe
 from myocit_omics.interferon.methods import METHODS, ssgsea_raw, ssgsea_span
 from myocit_omics.interferon.reference import ScoreReference, reference_label, select_reference_samples
 from myocit_omics.interferon.scoring import DEFAULT_MIN_GENES, score_matrix
-from myocit_omics.results import ResultsTree, save_figure, write_h5ad, write_tsv
+from myocit_omics.results import ResultsTree, write_h5ad, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +345,20 @@ def run_expression(
             rule="expression.qc_pass",
         )
 
+    # the figures are drawn (in the figure process) while the step goes on
+    draw = bool(config.expression.get("plots", True))
+    figure_paths: dict[str, str] = {}
+
+    def figure(name: str, make: Any, *args: Any, **kwargs: Any) -> None:
+        if draw:
+            figure_paths[f"plot_{name}"] = str(drawing.figure(tree.plot(name), make, *args, **kwargs))
+
+    figure("qc_metrics", plots.qc_metrics_figure, qc.table, min_library_size=rule.min_library_size)
+    if "seq_batch" in obs:
+        figure("qc_pca_batch", plots.pca_figure, qc.pcs, qc.variance_ratio, qc.table, colour_by="seq_batch")
+    figure("qc_pca_visit", plots.pca_figure, qc.pcs, qc.variance_ratio, qc.table, colour_by="visit")
+    figure("qc_sex_check", plots.sex_check_figure, qc.table)
+
     # 2. Frozen reference: size factors, gene universe, VST trend, ssGSEA span.
     progress.report(0.3, "normalisation against the frozen reference, VST and log-CPM")
     ref, created = load_or_create_reference(
@@ -408,6 +422,11 @@ def run_expression(
         )
     scores = result.scores.join(obs[["patient_id", "visit"]], on="sample_id")
     scores["qc_pass"] = scores["sample_id"].map(qc_table["qc_pass"])
+    headline = str(config.interferon.get("headline_set", "rice6"))
+    labels = list(pd.unique(scores["label"]))
+    headline = headline if headline in labels else (labels[0] if labels else headline)
+    figure("ifn_scores_by_visit", plots.ifn_by_visit_figure, scores, label=headline)
+    figure("ifn_trajectories", plots.ifn_trajectories_figure, scores, label=headline)
     wide = result.wide()
     for col in wide.columns:
         adata.obs[col] = wide[col].reindex(adata.obs_names).to_numpy()
@@ -442,24 +461,9 @@ def run_expression(
     paths["ifn_scores"] = str(write_tsv(scores[IFN_SCORE_COLUMNS], tree.table("ifn_scores")))
     paths["ifn_gene_coverage"] = str(write_tsv(result.coverage, tree.table("ifn_gene_coverage")))
     paths["ifn_thresholds"] = str(write_tsv(result.thresholds, tree.table("ifn_thresholds")))
-    headline = str(config.interferon.get("headline_set", "rice6"))
-    labels = list(pd.unique(scores["label"]))
-    headline = headline if headline in labels else (labels[0] if labels else headline)
-    figures = {
-        "qc_metrics": lambda: plots.qc_metrics_figure(qc.table, min_library_size=rule.min_library_size),
-        "qc_pca_batch": lambda: plots.pca_figure(qc.pcs, qc.variance_ratio, qc.table, colour_by="seq_batch"),
-        "qc_pca_visit": lambda: plots.pca_figure(qc.pcs, qc.variance_ratio, qc.table, colour_by="visit"),
-        "qc_sex_check": lambda: plots.sex_check_figure(qc.table),
-        "ifn_scores_by_visit": lambda: plots.ifn_by_visit_figure(scores, label=headline),
-        "ifn_trajectories": lambda: plots.ifn_trajectories_figure(scores, label=headline),
-    }
-    if not config.expression.get("plots", True):
-        figures = {}
+    if not draw:
         warnings.append("figures not drawn (expression.plots: false)")
-    for name, make in figures.items():
-        if name.startswith("qc_pca_batch") and "seq_batch" not in obs:
-            continue
-        paths[f"plot_{name}"] = str(save_figure(make(), tree.plot(name)))
+    paths.update(figure_paths)
     paths["anndata"] = str(write_h5ad(adata, tree.anndata("expression")))
 
     excluded = {sid: qc_table.at[sid, "qc_reason"] for sid in qc_table.index[~qc_table["qc_pass"]]}

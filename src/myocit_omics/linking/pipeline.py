@@ -40,13 +40,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from myocit_omics import drawing
 from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError
 from myocit_omics.linking.mixed import ifn_mixed_model
 from myocit_omics.linking.pkpd import exposure_vs_fall
 from myocit_omics.linking.plots import change_scatter, roc_curves, trajectory_panels
 from myocit_omics.linking.stats import bh_qvalues, paired_change, partial_spearman, roc_auc, spearman
-from myocit_omics.results import ResultsTree, save_figure, write_tsv
+from myocit_omics.results import ResultsTree, write_tsv
 
 #: Columns of every ``tables/linking_*.tsv`` (contract columns first, then the extras).
 LINK_COLUMNS = ["analysis", "biomarker", "comparison", "n", "estimate", "ci_low", "ci_high", "p_value",
@@ -360,8 +361,11 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
         skipped["roc"] = why_resp or "no biomarkers"
         curves = {"ifn": [], "cytokine": []}
 
-    # 4. mixed model of each IFN score over visits with prednisone dose
+    # the figures need only the tables so far: drawn (in the figure process) while the rest runs
     ifn_markers = [b for b in biomarkers if b.startswith("ifn:")]
+    figures = _figures(tree, p, panel, ifn_markers, outcomes, response, tables, curves)
+
+    # 4. mixed model of each IFN score over visits with prednisone dose
     if ifn_markers and clinical is not None and "prednisone_mg_kg_day" in clinical.columns:
         rows = []
         dose = clinical[["patient_id", "visit", "prednisone_mg_kg_day"]]
@@ -409,7 +413,7 @@ def run_linking(tree: ResultsTree, *, config: StudyConfig) -> dict[str, Any]:
     paths: dict[str, str] = {}
     for name, df in tables.items():
         paths[f"linking_{name}"] = str(write_tsv(df, tree.table(f"linking_{name}")))
-    paths.update(_figures(tree, p, panel, ifn_markers, outcomes, response, tables, curves))
+    paths.update(figures)
     for part, reason in skipped.items():
         notes.append(f"{part} skipped: {reason}")
     n_sig = {k: int((v["q_value"] < 0.05).sum()) for k, v in tables.items()}
@@ -480,14 +484,14 @@ def _figures(tree: ResultsTree, p: LinkingParams, panel: pd.DataFrame, ifn_marke
         cmas = outcomes[["patient_id", "visit", "cmas"]].rename(columns={"cmas": "value"})
         panels.append(("CMAS (0-52)", cmas.assign(patient_id=cmas["patient_id"].astype(str))))
     if panels:
-        paths["linking_trajectories"] = str(save_figure(trajectory_panels(panels, resp_map),
-                                                        tree.plot("linking_trajectories")))
+        paths["linking_trajectories"] = str(drawing.figure(tree.plot("linking_trajectories"),
+                                                           trajectory_panels, panels, resp_map))
     if response is not None and not tree.plot("tis_waterfall").is_file():
         from myocit_omics.clinical.plots import tis_waterfall
 
         resp = response.copy()
         resp["tis_w24"] = pd.to_numeric(resp["tis_w24"], errors="coerce") if "tis_w24" in resp else math.nan
-        paths["tis_waterfall"] = str(save_figure(tis_waterfall(resp), tree.plot("tis_waterfall")))
+        paths["tis_waterfall"] = str(drawing.figure(tree.plot("tis_waterfall"), tis_waterfall, resp))
     corr = tables.get("correlation")
     if fig_marker is not None and corr is not None and outcomes is not None:
         base = p.baseline_visit
@@ -512,13 +516,13 @@ def _figures(tree: ResultsTree, p: LinkingParams, panel: pd.DataFrame, ifn_marke
                 q = float(hit["q_value"].iloc[0]) if len(hit) else math.nan
                 scatter.append((f"{v}: IFN change vs {label}", df, rho, q))
         if scatter:
-            paths["linking_change_scatter"] = str(save_figure(change_scatter(scatter, resp_map),
-                                                              tree.plot("linking_change_scatter")))
+            paths["linking_change_scatter"] = str(drawing.figure(tree.plot("linking_change_scatter"),
+                                                                 change_scatter, scatter, resp_map))
     for kind, items in curves.items():
         if items:
             title = f"Baseline {'IFN scores' if kind == 'ifn' else 'cytokines'} vs major response at W24"
-            paths[f"linking_roc_{kind}"] = str(save_figure(roc_curves(items, title=title),
-                                                           tree.plot(f"linking_roc_{kind}")))
+            paths[f"linking_roc_{kind}"] = str(drawing.figure(tree.plot(f"linking_roc_{kind}"), roc_curves,
+                                                              items, title=title))
     return paths
 
 

@@ -1,0 +1,62 @@
+"""A step run in a child process: the same files and record, its log lines relayed, its failure reported."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from myocit_omics.analysis import run_step, start_run
+from myocit_omics.child_step import StepFailed, run_step_in_child
+from myocit_omics.cli import main as cli_main
+from myocit_omics.manifest import read_step_records
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (DEMO / "batches").is_dir():
+        pytest.fail("data/demo/batches is missing: the demo study must ship with the repository")
+    home = tmp_path_factory.mktemp("demo-home")
+    assert cli_main(["demo", "--home", str(home), "--no-analysis"]) == 0
+    return home
+
+
+def test_a_step_in_a_child_writes_what_it_writes_in_process(demo_home: Path) -> None:
+    here = start_run(home=demo_home, run_id="here")
+    child = start_run(home=demo_home, run_id="child")
+    run_step("clinical", demo_home, "here")
+    record = run_step_in_child("clinical", demo_home, "child")
+    assert record["status"] == "ok"
+    assert read_step_records(child.tree.root)["clinical"]["status"] == "ok"
+    files = sorted(p.relative_to(here.tree.root) for p in here.tree.root.rglob("*")
+                   if p.is_file() and p.suffix in (".tsv", ".png"))
+    assert any(f.suffix == ".png" for f in files) and any(f.suffix == ".tsv" for f in files)
+    for rel in files:
+        assert (child.tree.root / rel).read_bytes() == (here.tree.root / rel).read_bytes(), rel
+
+
+def test_a_failed_child_step_raises_its_recorded_reason(demo_home: Path) -> None:
+    ctx = start_run(home=demo_home, run_id="no-expression")
+    with pytest.raises(StepFailed, match="expression"):
+        run_step_in_child("de", demo_home, "no-expression")
+    record = read_step_records(ctx.tree.root)["de"]
+    assert record["status"] == "failed" and "expression" in record["error"]
+
+
+def test_a_child_without_a_record_says_how_it_ended(demo_home: Path) -> None:
+    start_run(home=demo_home, run_id="bad-step")
+    with pytest.raises(StepFailed, match=r"step no_such_step ended \(exit code 1\) without writing its record"):
+        run_step_in_child("no_such_step", demo_home, "bad-step")
+
+
+def test_the_childs_log_lines_reach_the_callers_logger(demo_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    start_run(home=demo_home, run_id="logs")
+    run_step("assemble_expression", demo_home, "logs")
+    logger = logging.getLogger("test.child")
+    with caplog.at_level(logging.INFO, logger="test.child"):
+        run_step_in_child("expression", demo_home, "logs", logger=logger)
+    warnings = [r for r in caplog.records if r.name == "test.child" and r.levelno == logging.WARNING]
+    assert any("IFN reference is pooled:W0" in r.getMessage() for r in warnings)
