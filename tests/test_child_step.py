@@ -48,11 +48,12 @@ def test_a_failed_child_step_raises_its_recorded_reason(demo_home: Path) -> None
 
 def test_a_child_without_a_record_says_how_it_ended(demo_home: Path) -> None:
     start_run(home=demo_home, run_id="bad-step")
-    with pytest.raises(StepFailed, match=r"step no_such_step ended \(exit code 1\) without writing its record"):
+    with pytest.raises(StepFailed, match=r"no_such_step ended \(exit code 1\) without writing its record"):
         run_step_in_child("no_such_step", demo_home, "bad-step")
 
 
-def test_the_childs_log_lines_reach_the_callers_logger(demo_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_childs_log_lines_reach_the_callers_logger(demo_home: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
     start_run(home=demo_home, run_id="logs")
     run_step("assemble_expression", demo_home, "logs")
     logger = logging.getLogger("test.child")
