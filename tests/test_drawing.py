@@ -140,3 +140,29 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_result_drawn_later_comes_back_with_its_error(figure_process):
+    with drawing.drawing():
+        total = drawing.later(sum, [1, 2, 3])
+        broken = drawing.later(int, "not a number")
+        assert isinstance(total, drawing._Pending)  # sent to the figure process, not computed here
+        assert total() == 6
+        with pytest.raises(ValueError, match="not a number"):
+            broken()
+    # outside a drawing block it is computed at once
+    assert drawing.later(sum, [4, 5])() == 9
+
+
+def test_a_report_section_collects_its_figures_and_keeps_their_errors():
+    from myocit_omics.report.sections import Section
+
+    sec = Section("ifn", "IFN")
+    sec.figure(lambda: None)  # a figure that had nothing to show is dropped
+    sec.text("between")
+    sec.figure(drawing._Ready("figure"))
+    sec.resolve()
+    assert sec.blocks == [("text", "between"), ("figure", "figure")]
+    sec.figure(drawing.later(int, "x"))
+    with pytest.raises(ValueError):
+        sec.resolve()

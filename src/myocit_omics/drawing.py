@@ -198,6 +198,30 @@ def _run_job(job: bytes) -> Any:
     return func(*args, **kwargs)
 
 
+class _Ready:
+    """A result computed at once (no figure process)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self) -> Any:
+        return self.value
+
+
+class _Pending:
+    """A result the figure process is computing; drawn here if the process dies first."""
+
+    def __init__(self, future: Future[Any], job: bytes) -> None:
+        self.future, self.job = future, job
+
+    def __call__(self) -> Any:
+        try:
+            return self.future.result()
+        except HelperStopped as exc:
+            log.warning("figure drawn inline: %s", exc)
+            return _run_job(self.job)
+
+
 class Drawing:
     """The figures one step handed to the figure process: started at once, waited for by :meth:`wait`."""
 
@@ -206,23 +230,40 @@ class Drawing:
 
     def submit(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         """Run ``func(*args, **kwargs)`` in the figure process (inline when there is none)."""
+        sent = self._send(func, args, kwargs)
+        if sent is None:
+            func(*args, **kwargs)
+        else:
+            self._jobs.append(sent)
+
+    def later(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        """Start ``func(*args, **kwargs)`` in the figure process; return a call that gives its result.
+
+        The caller collects the result (and its error); :meth:`wait` does not.
+        """
+        sent = self._send(func, args, kwargs)
+        if sent is None:
+            return _Ready(func(*args, **kwargs))
+        return _Pending(*sent)
+
+    def _send(self, func: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> tuple[Future[Any], bytes] | None:
+        """Send a job to the figure process; None when it is to be run inline (by the caller)."""
         helper = _get_helper() if mode() == "process" else None
         if helper is None:
-            func(*args, **kwargs)
-            return
+            return None
         try:
             # pickled now: the figure shows the data as they are at this call, as if drawn here
             job = pickle.dumps((func, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             log.debug("figure %s drawn inline: its arguments cannot be sent (%s)",
                       getattr(func, "__name__", func), exc)
-            func(*args, **kwargs)
-            return
+            return None
         try:
-            self._jobs.append((helper.submit(job), job))
+            return helper.submit(job), job
         except HelperStopped as exc:
             log.warning("figure drawn inline: %s", exc)
-            _run_job(job)
+            return None
 
     def wait(self, *, cancel: bool = False) -> None:
         """Wait for every figure of this step; raise the first one's error, if any.
@@ -280,6 +321,19 @@ def call(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         func(*args, **kwargs)
     else:
         current.submit(func, *args, **kwargs)
+
+
+def later(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    """Start ``func(*args, **kwargs)`` in the figure process; return a call that gives its result.
+
+    For a figure whose result the step uses (e.g. a PNG embedded in the report): the step
+    goes on and calls the returned function when it needs the result, which raises the
+    figure's error if it failed. Outside :func:`drawing` ``func`` runs at once.
+    """
+    current = _current.get()
+    if current is None:
+        return _Ready(func(*args, **kwargs))
+    return current.later(func, *args, **kwargs)
 
 
 def figure(path: str | Path, make: Callable[..., Any], /, *args: Any, dpi: int = 110, **kwargs: Any) -> Path:

@@ -235,6 +235,7 @@ def test_de_section_folds_enrichment_plots_and_hides_all_na_columns(run_tree):
         save_figure(fig, root / "plots" / "gsea" / f"{name}.png")
     run = open_run(root)
     sec = de_section(run, plots_by_section(run))
+    sec.resolve()  # the figures handed to drawing.later, as build_sections collects them
     kinds = [kind for kind, _ in sec.blocks]
     tables = [item for kind, item in sec.blocks if kind == "table"]
     top_genes = next(t for t in tables if t.title.startswith("Top genes"))

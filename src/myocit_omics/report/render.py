@@ -54,14 +54,23 @@ def build_sections(run: RunTree) -> list[Section]:
         In report order.
     """
     plots = plots_by_section(run)
-    out: list[Section] = []
+    built: list[tuple[str, Section | Exception | None]] = []
     for section_id, builder in SECTIONS:
         try:
-            section = builder(run, plots)
+            built.append((section_id, builder(run, plots)))
         except Exception as exc:  # a section that cannot be drawn must not cost the others
-            log.warning("report section %s could not be drawn: %s", section_id, exc)
+            built.append((section_id, exc))
+    out: list[Section] = []
+    for section_id, section in built:  # the figures drawn meanwhile (myocit_omics.drawing) are collected now
+        if isinstance(section, Section):
+            try:
+                section.resolve()
+            except Exception as exc:
+                section = exc
+        if isinstance(section, Exception):
+            log.warning("report section %s could not be drawn: %s", section_id, section)
             section = Section(section_id, SECTION_TITLES[section_id], status="error",
-                              reason=f"{type(exc).__name__}: {exc}")
+                              reason=f"{type(section).__name__}: {section}")
         if section is not None:
             out.append(section)
     return out

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from myocit_omics import drawing
 from myocit_omics.genesets import IFN_SETS
 from myocit_omics.report import summaries as S
 from myocit_omics.report.figures import (
@@ -75,10 +76,21 @@ class Section:
         """Add a table (at most ``max_rows`` rows; the note says where the full table is)."""
         self.blocks.append(("table", html_table(df, title=title, max_rows=max_rows, source=source)))
 
-    def figure(self, fig: EmbeddedFigure | None) -> None:
-        """Add a figure (None is ignored)."""
+    def figure(self, fig: EmbeddedFigure | Callable[[], EmbeddedFigure | None] | None) -> None:
+        """Add a figure (None is ignored); a callable is a figure being drawn, see :meth:`resolve`."""
         if fig is not None:
             self.blocks.append(("figure", fig))
+
+    def resolve(self) -> None:
+        """Replace the figures still being drawn by their result (dropped if None); raise their error."""
+        blocks = []
+        for kind, item in self.blocks:
+            if kind == "figure" and callable(item):
+                item = item()
+                if item is None:
+                    continue
+            blocks.append((kind, item))
+        self.blocks = blocks
 
     def pre(self, value: str) -> None:
         """Add preformatted text."""
@@ -322,10 +334,11 @@ def ifn_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     n_scores = summary[["gene_set", "method"]].drop_duplicates().shape[0]
     sec.text(f"{n_scores} score(s) (gene set x method) for {ifn['sample_id'].nunique()} samples. "
              f"Primary score: {primary[0]} ({primary[1]}).")
-    sec.figure(ifn_distribution_figure(ifn, by="gene_set"))
-    sec.figure(ifn_trajectory_figure(ifn))
+    # drawn in the figure process while the other sections are built (render.build_sections)
+    sec.figure(drawing.later(ifn_distribution_figure, ifn, by="gene_set"))
+    sec.figure(drawing.later(ifn_trajectory_figure, ifn))
     if ifn["method"].nunique() > 1:
-        sec.figure(ifn_distribution_figure(ifn, by="method"))
+        sec.figure(drawing.later(ifn_distribution_figure, ifn, by="method"))
     if primary is not None:
         changes = S.paired_changes(ifn, *primary)
         if not changes.empty:
@@ -459,7 +472,7 @@ def de_section(run: RunTree, plots: dict[str, list[Path]]) -> Section:
     if counts:
         sec.table(pd.DataFrame(counts), title="Genes by contrast (significant: padj < 0.05)")
     if gsea_tables:
-        sec.figure(gsea_nes_figure(gsea_tables, ifn_sets=tuple(IFN_SETS)))
+        sec.figure(drawing.later(gsea_nes_figure, gsea_tables, ifn_sets=tuple(IFN_SETS)))
     base = run.root / "plots"
     de_plots = plots.get("de", [])
     enrichment = [p for p in de_plots if p.relative_to(base).as_posix().startswith("gsea/")]
