@@ -101,3 +101,23 @@ def test_bad_qc_config_is_refused(section):
     with pytest.raises(InputError) as err:
         QcRule.from_config(section)
     assert "expression.qc" in str(err.value)
+
+
+@pytest.mark.parametrize(("n_samples", "n_genes"), [(48, 3000), (6, 40), (5, 4)])
+def test_the_pca_is_scanpys_without_importing_it(n_samples, n_genes):
+    import anndata as ad
+    import scanpy as sc
+
+    from myocit_omics.expression.qc import pca_outliers
+
+    rng = np.random.default_rng(n_samples)
+    x = rng.normal(5, 2, (n_samples, n_genes)) + rng.normal(0, 3, (n_samples, 1)) * rng.normal(0, 1, n_genes)
+    pcs, ratio, _ = pca_outliers(x, n_genes=2000, seed=7)
+    # scanpy's own call, as the step made it before
+    top = np.argsort(-x.var(axis=0), kind="stable")[: min(2000, n_genes)]
+    n_pcs = max(1, min(10, n_samples - 1, len(top) - 1))
+    a = ad.AnnData(x[:, top].copy())
+    sc.pp.pca(a, n_comps=n_pcs, random_state=7, svd_solver="arpack" if n_pcs < min(a.shape) - 1 else "full")
+    assert pcs.dtype == a.obsm["X_pca"].dtype
+    np.testing.assert_array_equal(pcs, a.obsm["X_pca"])
+    np.testing.assert_array_equal(ratio, a.uns["pca"]["variance_ratio"])
