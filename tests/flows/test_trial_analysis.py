@@ -138,12 +138,14 @@ def test_threads_runner_runs_independent_steps_at_once_and_loses_no_record(small
                                                                            monkeypatch) -> None:
     import threading
 
+    import flows.trial_analysis as fa
     from flows.trial_analysis import trial_analysis
 
     from myocit_omics import analysis
     from myocit_omics.results import run_state
 
     monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
+    monkeypatch.setattr(fa, "CHILD_STEPS", ())  # all three in this process's threads, to meet below
     # The three independent steps meet at a barrier before doing their work: run one after the
     # other, the first would wait 120 s for the other two, the barrier would break and the step fail.
     first = ("clinical", "cytokines", "assemble_expression")
@@ -239,3 +241,25 @@ def test_the_no_limit_answer_for_the_runs_tags_is_remembered(monkeypatch: pytest
     monkeypatch.setattr(services, "_no_limits_cache", {})  # not the cache this expects: left alone
     assert fa.remember_tag_limits() is False
     assert services._no_limits_cache == {}
+
+
+def test_side_steps_run_in_a_child_process_under_the_threads_runner(small_home: Path, prefect_harness,
+                                                                    monkeypatch) -> None:
+    import flows.trial_analysis as fa
+
+    from myocit_omics.child_step import run_step_in_child
+
+    monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
+    children: list[str] = []
+
+    def spy(step: str, home: str, run_id: str, **kwargs):
+        children.append(step)
+        return run_step_in_child(step, home, run_id, **kwargs)
+
+    monkeypatch.setattr(fa, "run_step_in_child", spy)
+    run_dir = Path(fa.trial_analysis(home=str(small_home), run_id="children"))
+    assert sorted(children) == sorted(fa.CHILD_STEPS) == ["clinical", "cytokines"]
+    manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert {s: manifest["steps"][s]["status"] for s in children} == {"clinical": "ok", "cytokines": "ok"}
+    assert (run_dir / "tables" / "clinical_outcomes.tsv").is_file()
