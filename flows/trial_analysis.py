@@ -83,11 +83,22 @@ def _task(name: str, modality: str) -> Callable[[Callable[..., Any]], Any]:
                 task_run_name=name)
 
 
-def _side_step(step: str, home: str, run_id: str, child: bool) -> dict[str, Any]:
-    """Run a side step here, or (``child``) in a child process whose log lines come to this task's log."""
+Wrap = Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
+def _side_step(step: str, home: str, run_id: str, child: bool, after: list[str] | None = None,
+               wrap: Wrap | None = None) -> dict[str, Any]:
+    """Run a step here, or (``child``) in a child process whose log lines come to this task's log.
+
+    ``after``: steps the child waits for where it reads their output (it was started beside them).
+    """
     if child:
-        return run_step_in_child(step, home, run_id, logger=get_run_logger())
-    return run_step(step, home, run_id)
+        def run() -> dict[str, Any]:
+            return run_step_in_child(step, home, run_id, logger=get_run_logger(), after=after or (),
+                                     nice=CHILD_NICE.get(step, 0))
+
+        return wrap(run) if wrap is not None else run()
+    return run_step(step, home, run_id, wrap=wrap)
 
 
 @_task("clinical-response", "clinical")
@@ -142,9 +153,10 @@ def de_task(home: str, run_id: str) -> dict[str, Any]:
 
 
 @_task("blood-composition", "rnaseq")
-def composition_task(home: str, run_id: str) -> dict[str, Any]:
+def composition_task(home: str, run_id: str, child: bool = False, after: list[str] | None = None
+                     ) -> dict[str, Any]:
     """Blood composition, composition-adjusted IFN scores, DE sensitivity."""
-    return run_step("composition", home, run_id, wrap=_with_progress("composition"))
+    return _side_step("composition", home, run_id, child, after, wrap=_with_progress("composition"))
 
 
 @_task("linking", "linking")
@@ -183,9 +195,15 @@ STEPS: list[tuple[str, Any, tuple[str, ...], tuple[str, ...]]] = [
 ]
 
 
-#: Side steps run in a child process under the threads runner (myocit_omics.child_step): they
-#: use the second core while the flow's process runs assemble -> expression -> DE.
-CHILD_STEPS = ("clinical", "cytokines")
+#: Steps run in a child process under the threads runner (myocit_omics.child_step): they use the
+#: second core while the flow's process runs assemble -> expression -> DE.
+CHILD_STEPS = ("clinical", "cytokines", "composition")
+#: Steps that, run in a child, start before some of the steps they come after and wait for them
+#: where they read their output (composition compares its DE calls with the DE step's at its end).
+STARTED_BEFORE = {"composition": ("de",)}
+#: Niceness of child steps with time to spare (the run waits for cytokines at linking and for
+#: composition after DE): on contended cores the steps the run is waiting for go first.
+CHILD_NICE = {"cytokines": 10, "composition": 10}
 
 
 STEP_TITLES = {
@@ -207,33 +225,37 @@ def _takes_child(step_task: Any) -> bool:
     return "child" in inspect.signature(getattr(step_task, "fn", step_task)).parameters
 
 
-def _settle(step: str, future: Any, run_dir: str, logger: Any) -> str:
-    """Wait for a step's task; make sure its record exists; return ``ok``, ``skipped`` or ``failed``."""
+def _record(step: str, future: Any, run_dir: str) -> dict[str, Any]:
+    """Wait for a step's task and make sure its record exists (written here if the task wrote none)."""
     future.wait()
     state = future.state
-    if state.is_completed():
-        result = future.result()
-        record = read_step_records(run_dir).get(step)
-        if record is None:  # a task that does not record itself (e.g. a stand-in in a test)
-            record = write_step_record(run_dir, step, status="ok", seconds=0.0, summary=result)
-        status = record["status"]
-        if status == "ok":
-            logger.info("%s: %s", step, (record.get("summary") or {}).get("summary", "done")
-                        if isinstance(record.get("summary"), dict) else "done")
-        else:
-            logger.warning("%s %s: %s", step, status, record.get("error"))
-        return str(status)
     record = read_step_records(run_dir).get(step)
+    if state.is_completed():
+        if record is None:  # a task that does not record itself (e.g. a stand-in in a test)
+            record = write_step_record(run_dir, step, status="ok", seconds=0.0, summary=future.result())
+        return record
     if record is None or record.get("status") != "failed":
         try:
             future.result()
             reason = state.message or state.name
         except Exception as exc:  # the task's exception (or a crash): this is the reason
             reason = f"{type(exc).__name__}: {exc}"
-        write_step_record(run_dir, step, status="failed", seconds=0.0, error=reason)
-        record = {"error": reason}
-    logger.error("%s failed: %s", step, record.get("error"))
-    return "failed"
+        record = write_step_record(run_dir, step, status="failed", seconds=0.0, error=reason)
+    return record
+
+
+def _settle(step: str, future: Any, run_dir: str, logger: Any) -> str:
+    """Wait for a step's task; make sure its record exists; return ``ok``, ``skipped`` or ``failed``."""
+    record = _record(step, future, run_dir)
+    status = str(record.get("status"))
+    if status == "ok":
+        logger.info("%s: %s", step, (record.get("summary") or {}).get("summary", "done")
+                    if isinstance(record.get("summary"), dict) else "done")
+    elif status == "failed":
+        logger.error("%s failed: %s", step, record.get("error"))
+    else:
+        logger.warning("%s %s: %s", step, status, record.get("error"))
+    return status
 
 
 @flow(name="trial-analysis", flow_run_name=_run_name, log_prints=False)
@@ -308,6 +330,9 @@ def trial_analysis(
     outcome: dict[str, str] = {}
     with runner:
         for step, step_task, needs, after in STEPS:
+            child = step in CHILD_STEPS and setting == "threads" and _takes_child(step_task)
+            inside = STARTED_BEFORE.get(step, ()) if child else ()  # waited for inside the child
+            after = tuple(a for a in after if a not in inside)
             for dep in (*needs, *after):  # wait for what this step needs; the others keep running
                 if dep not in outcome and dep in futures:
                     outcome[dep] = _settle(dep, futures[dep], run_dir, logger)
@@ -325,9 +350,15 @@ def trial_analysis(
             # whose wait_for failed; a failed step's dependants were handled above)
             wait = [futures[d] for d in (*needs, *after) if d in futures and futures[d].state.is_completed()]
             parameters: dict[str, Any] = {"home": home_s, "run_id": run_id}
-            if step in CHILD_STEPS and setting == "threads" and _takes_child(step_task):
-                parameters["child"] = True  # the other core, not this process's one thread at a time
+            if child:  # the other core, not this process's one thread at a time
+                parameters["child"] = True
+                if inside:
+                    parameters["after"] = [d for d in inside if d in futures]
             futures[step] = runner.submit(step_task, parameters=parameters, wait_for=wait or None)
+            if any(step in STARTED_BEFORE.get(c, ()) for c in CHILD_STEPS):
+                # a child started beside this step waits for its record: write it as soon as the
+                # task ends, even if the task could not (a crash), not only when settled below
+                futures[step].add_done_callback(lambda f, s=step: _record(s, f, run_dir))
         for step, _, _, _ in STEPS:
             if step not in outcome:
                 outcome[step] = _settle(step, futures[step], run_dir, logger)

@@ -15,6 +15,8 @@ then ``"ok"`` or ``"failed"``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib.metadata
 import json
@@ -23,6 +25,7 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,6 +198,40 @@ def read_step_records(run_dir: str | Path) -> dict[str, dict[str, Any]]:
         except (OSError, json.JSONDecodeError):  # pragma: no cover - files are written atomically
             continue
     return out
+
+
+_awaited: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("myocit_awaited_steps",
+                                                                         default=frozenset())
+
+
+@contextlib.contextmanager
+def awaiting(steps: Iterable[str]) -> Iterator[None]:
+    """Within this block, :func:`wait_for_step` waits for the records of ``steps``.
+
+    The flow starts a step before a step it reads from has finished (in a child process,
+    beside it); the step waits, at the point where it reads the other's output, for that
+    step's record. Outside such a block nothing waits: run on their own, steps run in order.
+    """
+    token = _awaited.set(frozenset(steps))
+    try:
+        yield
+    finally:
+        _awaited.reset(token)
+
+
+def wait_for_step(run_dir: str | Path, step: str, *, poll: float = 0.2) -> dict[str, Any] | None:
+    """Wait for ``step``'s record in ``run_dir`` if this step was started to wait for it (:func:`awaiting`).
+
+    Returns
+    -------
+    dict or None
+        The record (``ok``, ``failed`` or ``skipped``), or None when nothing was waited for.
+    """
+    if step not in _awaited.get():
+        return None
+    while (record := read_step_records(run_dir).get(step)) is None:
+        time.sleep(poll)
+    return record
 
 
 class StepTimer:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.config import StudyConfig
+from myocit_omics.manifest import wait_for_step
 from myocit_omics.results import ResultsTree, write_tsv
 
 ALPHA = 0.05
@@ -127,6 +128,7 @@ def _survival(
         "n_ifn_calls_sensitivity": len(sens_calls),
         "covariates": ", ".join(cell_types),
     }
+    wait_for_step(tree.root, "de")  # started beside the DE step (flows/trial_analysis.py): its calls first
     path = tree.table(f"de/{contrast}")
     if not path.is_file():
         row.update(
