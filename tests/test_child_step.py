@@ -61,3 +61,21 @@ def test_the_childs_log_lines_reach_the_callers_logger(demo_home: Path,
         run_step_in_child("expression", demo_home, "logs", logger=logger)
     warnings = [r for r in caplog.records if r.name == "test.child" and r.levelno == logging.WARNING]
     assert any("IFN reference is pooled:W0" in r.getMessage() for r in warnings)
+
+
+def test_a_step_waits_for_another_only_when_started_to(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from myocit_omics.manifest import awaiting, wait_for_step, write_step_record
+
+    assert wait_for_step(tmp_path, "de") is None  # not started beside it: nothing to wait for
+    with awaiting(["de"]):
+        writer = threading.Timer(0.5, write_step_record, (tmp_path, "de"),
+                                 {"status": "failed", "seconds": 0.0, "error": "lost"})
+        t0 = time.perf_counter()
+        writer.start()
+        record = wait_for_step(tmp_path, "de", poll=0.05)
+        assert time.perf_counter() - t0 >= 0.45
+        assert record["status"] == "failed" and record["error"] == "lost"
+        assert wait_for_step(tmp_path, "clinical") is None  # only the steps it was told to wait for

@@ -258,8 +258,37 @@ def test_side_steps_run_in_a_child_process_under_the_threads_runner(small_home: 
 
     monkeypatch.setattr(fa, "run_step_in_child", spy)
     run_dir = Path(fa.trial_analysis(home=str(small_home), run_id="children"))
-    assert sorted(children) == sorted(fa.CHILD_STEPS) == ["clinical", "cytokines"]
+    assert sorted(children) == sorted(fa.CHILD_STEPS) == ["clinical", "composition", "cytokines"]
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
     assert manifest["status"] == "ok"
-    assert {s: manifest["steps"][s]["status"] for s in children} == {"clinical": "ok", "cytokines": "ok"}
+    steps = manifest["steps"]
+    assert {s: steps[s]["status"] for s in children} == dict.fromkeys(children, "ok")
     assert (run_dir / "tables" / "clinical_outcomes.tsv").is_file()
+    # composition started beside DE (not after it) and still compared its calls with DE's
+    assert _when(steps["composition"]["started"]) < _when(steps["de"]["ended"])
+    assert _when(steps["composition"]["ended"]) >= _when(steps["de"]["ended"])
+    sens = pd.read_csv(run_dir / "tables" / "composition_de_sensitivity.tsv", sep="\t")
+    assert sens["n_ifn_calls"].notna().all()  # DE's tables were there when it compared
+
+
+def test_a_de_task_that_dies_without_its_record_does_not_hang_composition(small_home: Path, prefect_harness,
+                                                                         monkeypatch) -> None:
+    import flows.trial_analysis as fa
+    from prefect import task
+
+    @task(name="paired-de-gsea")
+    def dies(home: str, run_id: str):
+        raise RuntimeError("DE worker lost")  # before any record is written
+
+    monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
+    monkeypatch.setattr(fa, "STEPS", [(n, dies if n == "de" else t, needs, after)
+                                      for n, t, needs, after in fa.STEPS])
+    state = fa.trial_analysis(home=str(small_home), run_id="de-dies", return_state=True)
+    assert state.is_failed()
+    manifest = json.loads((small_home / "results" / "de-dies" / "run_manifest.json").read_text())
+    steps = manifest["steps"]
+    assert steps["de"]["status"] == "failed" and "DE worker lost" in steps["de"]["error"]
+    assert steps["composition"]["status"] == "ok" and steps["linking"]["status"] == "ok"
+    sens = pd.read_csv(small_home / "results" / "de-dies" / "tables" / "composition_de_sensitivity.tsv",
+                       sep="\t")
+    assert sens["note"].str.contains("DE step not run").all()
