@@ -61,9 +61,18 @@ def _stop_resource_tracker() -> None:
             tracker._stop()
 
 
+def _stop_figure_process() -> None:
+    """Stop this process's figure process (myocit_omics.drawing), as exiting would."""
+    module = sys.modules.get("myocit_omics.drawing")
+    if module is not None:
+        with contextlib.suppress(Exception):
+            module.shutdown()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process the suite started is still alive; list it, then kill it."""
     _stop_prefect_temporary_servers()
+    _stop_figure_process()
     _stop_resource_tracker()
     leaked = process_guard.left_behind(SESSION_MARKER)
     if not leaked:
