@@ -38,7 +38,10 @@ def test_the_dask_runner_writes_byte_identical_tables(tmp_path_factory, prefect_
     home = _small_study().small_home(tmp_path_factory.mktemp("dask-runner"))
     monkeypatch.delenv("MYOCIT_TASK_RUNNER", raising=False)
     # Dask workers run BLAS on one thread (the nanny sets OPENBLAS_NUM_THREADS=1); the threads run
-    # does the same here, since a multi-threaded BLAS sums in another order (last-bit differences)
+    # does the same here, since a multi-threaded BLAS sums in another order (last-bit differences):
+    # in this process by threadpoolctl, in the steps' child processes by the environment
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")
     with threadpool_limits(limits=1, user_api="blas"):
         threads = Path(trial_analysis(home=str(home), run_id="on-threads"))
     on_dask = Path(trial_analysis(home=str(home), run_id="on-dask", task_runner="dask"))
