@@ -132,6 +132,7 @@ def _align(counts: pd.DataFrame, sheet: pd.DataFrame, *, counts_name: str, sheet
 
 def run(args: argparse.Namespace) -> int:
     """Run DE for each ``--contrast``; write ``<out>/<contrast>.tsv``; return 0."""
+    from myocit_omics.cli import gc_paused
     from myocit_omics.de.contrasts import check_contrasts, parse_contrast
     from myocit_omics.de.fit import check_counts
     from myocit_omics.de.pipeline import DEParams, plan_fits, run_fits
@@ -163,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
                       shrink=bool(args.shrink), min_total_count=args.min_total_count, gsea=False)
     plans = plan_fits(obs, contrasts, formula=params.formula, rule=params.missing_visit_rule,
                       source=args.samples.name)
+    # the engine (pydeseq2, anndata, scipy, sklearn...: ~1.5 s), once the input and designs are checked
+    with gc_paused():
+        import pydeseq2.ds  # noqa: F401
+
+        import myocit_omics.deseq  # noqa: F401
     results = run_fits(plans, counts.loc[:, keep], params=params, gene_names=gene_names)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
