@@ -125,13 +125,13 @@ def main() -> int:
             subprocess.run([sys.executable, "-c", IMPORTS], check=True)
             t_imports.append(time.perf_counter() - t0)
             print(f"  ratio {t_cli[-1] / t_engine[-1]:.2f}; a process that only imports what myocit de "
-                  f"imports: {t_imports[-1]:.2f} s", flush=True)
+                  f"imports (GC on): {t_imports[-1]:.2f} s", flush=True)
         print(f"myocit de: {_summary(t_cli)}; engine: {_summary(t_engine)}")
         print(f"ratio myocit de / engine: best/best {min(t_cli) / min(t_engine):.2f}, "
               f"median/median {statistics.median(t_cli) / statistics.median(t_engine):.2f}")
         fixed = [c - f for c, f in zip(t_cli, t_fit_contrasts, strict=True)]
         print(f"fixed cost of the process (whole process - the engine's fit + contrasts of the same round): "
-              f"{_summary(fixed)}; of which start-up + imports: {_summary(t_imports)}")
+              f"{_summary(fixed)}; start-up + imports alone (GC on): {_summary(t_imports)}")
         if not args.no_stock:
             proc = subprocess.run([sys.executable, "-c", STOCK, str(HERE), str(n), str(g), str(args.seed)],
                                   capture_output=True, text=True, check=True)
