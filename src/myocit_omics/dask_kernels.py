@@ -23,6 +23,7 @@ blocks go to the same cluster.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -58,7 +59,13 @@ def _client(client: Any | None) -> Iterator[Any]:
 
 
 def on_dask_worker() -> bool:
-    """Return True when called inside a task running on a Dask worker."""
+    """Return True when called inside a task running on a Dask worker.
+
+    A Dask worker has ``distributed`` imported; a process without it (``myocit de``, a flow on
+    the default task runner) is not one, and does not pay the import (~0.1 s) to learn so.
+    """
+    if "distributed" not in sys.modules:
+        return False
     try:
         from distributed import get_worker
     except ImportError:  # pragma: no cover - distributed is a dependency

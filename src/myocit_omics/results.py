@@ -78,10 +78,20 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
-    """Write a DataFrame as a tab-separated file, atomically; return the path."""
+    r"""Write a DataFrame as a tab-separated file, atomically; return the path.
+
+    The bytes are those of ``df.to_csv(sep="\t", na_rep="NA")``; plain tables are formatted by
+    :func:`myocit_omics.tsv.tsv_text`, a few times faster.
+    """
+    from myocit_omics.tsv import tsv_text
+
     path = Path(path)
+    text = None if index else tsv_text(df, na_rep="NA")
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        df.to_csv(fh, sep="\t", index=index, na_rep="NA", lineterminator="\n")
+        if text is not None:
+            fh.write(text)
+        else:
+            df.to_csv(fh, sep="\t", index=index, na_rep="NA", lineterminator="\n")
     return path
 
 

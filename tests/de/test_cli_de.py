@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import anndata as ad
 import pandas as pd
 import pytest
@@ -72,3 +75,24 @@ def test_cli_shrinks_only_when_asked(external_cohort, tmp_path, flag):
     shrunk = pd.read_csv(out / "W4_vs_W0.tsv", sep="\t")["log2_fc_shrunk"]
     assert shrunk.notna().any() if flag else shrunk.isna().all()
 
+
+
+def test_cli_de_imports_only_what_it_uses_and_pyplot_stays_usable(external_cohort, tmp_path):
+    counts_path, sheet_path = external_cohort
+    code = (
+        "import sys\n"
+        "from myocit_omics.cli import main\n"
+        f"assert main(['de', {str(counts_path)!r}, '--samples', {str(sheet_path)!r},"
+        f" '--contrast', 'visit:W4:W0', '--out', {str(tmp_path / 'out')!r}]) == 0\n"
+        "unused = ['numba', 'distributed', 'pydantic', 'myocit_omics.config', 'matplotlib.figure']\n"
+        "print(*[m for m in unused if m in sys.modules])\n"
+        # pyplot was left lazy: the first use runs it, and it is the module pydeseq2 holds
+        "import matplotlib.pyplot as plt, pydeseq2.utils\n"
+        "fig = plt.figure(); fig.savefig(sys.argv[1])\n"
+        "print(plt is pydeseq2.utils.plt, 'matplotlib.figure' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "fig.png")], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-2:] == ["", "True True"]
+    assert (tmp_path / "fig.png").stat().st_size > 0

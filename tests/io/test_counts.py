@@ -130,3 +130,105 @@ def test_real_lee2021_merged_htseq_counts(shared):
     # no __ row in the merged matrix (they are in the separate special-rows file)
     assert not m.counts.index.str.startswith("__").any()
     assert set(special.columns) == set(m.samples)
+
+
+# The C-parser route of clean plain/nf-core tables (_read_plain_fast) must give what the validating
+# route gives, and leave every table it does not fully understand to that route.
+_FAST = {
+    "plain_tsv": "gene_id\tS1\tS2\nG1\t5\t0\nG2\t 7\t+3\nG3\t007\t-0\n",
+    "nfcore_integers": "gene_id\tgene_name\tS1\tS2\nG1\tA \t10\t3\nG2\t B\t11\t0\n",
+    "no_final_newline": "gene\tS1\tS2\nG1\t5\t1\nG2\t6\t2",
+    "semicolon": "gene_id;S1;S2\nG1;5;1\nG2;6;2\n",
+    "comma": "Geneid,S1,S2\nG1,5,1\nG2,6,2\n",
+    "names_look_missing": "gene_id\tgene_name\tS1\nNA\tnan\t1\nG2\t\t2\n",
+    "duplicate_ids": "gene_id\tS1\nG1\t1\nG1\t2\nG2\t3\n",
+    "empty_id": "gene_id\tS1\tS2\n \t1\t2\nG2\t3\t4\n",
+}
+_GENERAL = {
+    "decimal": "gene_id\tS1\tS2\nG1\t5.0\t1\nG2\t6\t2\n",
+    "negative": "gene_id\tS1\tS2\nG1\t-5\t1\nG2\t6\t2\n",
+    "missing": "gene_id\tS1\tS2\nG1\t\t1\nG2\t6\t2\n",
+    "text": "gene_id\tS1\tS2\nG1\tNA\t1\nG2\t6\t2\n",
+    "underscore": "gene_id\tS1\nG1\t1_000\n",
+    "huge": "gene_id\tS1\nG1\t99999999999999999999\n",
+    "above_2_53": "gene_id\tS1\nG1\t9007199254740993\n",
+    "quoted": 'gene_id\tS1\n"G1"\t1\n',
+    "crlf": "gene_id\tS1\r\nG1\t1\r\n",
+    "comment": "# made by hand\ngene_id\tS1\nG1\t1\n",
+    "blank_line": "gene_id\tS1\nG1\t1\n\nG2\t2\n",
+    "ragged": "gene_id\tS1\tS2\nG1\t1\nG2\t2\t3\n",
+    "trailing_empty_column": "gene_id\tS1\t\nG1\t1\t\nG2\t2\t\n",
+    "duplicate_header": "gene_id\tS1\tS1\nG1\t1\t2\n",
+    "decimal_comma": "gene_id;S1\nG1;1,5\n",
+    "comma_in_name": "gene_id\tgene_name\tS1\nG1\tA,B\t1\n",
+    "special_rows": "gene_id\tS1\nG1\t1\n__no_feature\t4\n",
+    "bad_first_column": "sample\tS1\nG1\t1\n",
+    "header_only": "gene_id\tS1\n",
+    "nfcore_fractions": "gene_id\tgene_name\tS1\nG1\tA\t2.5\n",
+}
+
+
+def _read_both(path, monkeypatch, **kwargs):
+    """(outcome of read_counts, outcome without the fast route): a CountMatrix or the error raised."""
+    from myocit_omics.io import counts as counts_module
+
+    def outcome():
+        try:
+            return read_counts(path, **kwargs)
+        except (InputError, ValidationFailed) as exc:
+            return exc
+
+    fast = outcome()
+    with monkeypatch.context() as m:
+        m.setattr(counts_module, "_read_plain_fast", lambda *a, **k: None)
+        general = outcome()
+    return fast, general
+
+
+def _assert_same(a, b):
+    assert type(a) is type(b)
+    if isinstance(a, Exception):
+        assert [p.to_dict() for p in a.problems] == [p.to_dict() for p in b.problems]
+        return
+    pd.testing.assert_frame_equal(a.counts, b.counts, check_exact=True)
+    pd.testing.assert_series_equal(a.gene_names, b.gene_names, check_exact=True)
+    assert (a.fmt, a.rounding, a.source, list(a.source)) == (b.fmt, b.rounding, b.source, list(b.source))
+    pd.testing.assert_frame_equal(a.special_rows, b.special_rows)
+
+
+@pytest.mark.parametrize("name", sorted(_FAST))
+def test_clean_tables_take_the_c_parser_route_with_the_same_result(name, tmp_path, monkeypatch):
+    from myocit_omics.io.counts import _read_plain_fast
+
+    suffix = ".csv" if name in ("comma",) else ".tsv"
+    path = tmp_path / f"counts{suffix}"
+    path.write_text(_FAST[name])
+    fmt = detect_format(path)
+    if name not in ("duplicate_ids", "empty_id"):
+        assert _read_plain_fast(path, label=path.name, fmt=fmt, rounding="nearest") is not None
+    _assert_same(*_read_both(path, monkeypatch))
+
+
+@pytest.mark.parametrize("name", sorted(_GENERAL))
+def test_other_tables_go_the_validating_route(name, tmp_path, monkeypatch):
+    from myocit_omics.io.counts import _read_plain_fast
+
+    path = tmp_path / "counts.tsv"
+    path.write_bytes(_GENERAL[name].encode())
+    fmt = detect_format(path)
+    if fmt in ("plain", "nfcore"):
+        assert _read_plain_fast(path, label=path.name, fmt=fmt, rounding="nearest") is None
+    _assert_same(*_read_both(path, monkeypatch))
+    _assert_same(*_read_both(path, monkeypatch, rounding="refuse"))
+
+
+def test_gzipped_and_bom_tables_take_the_c_parser_route(tmp_path, monkeypatch):
+    text = "gene_id\tgene_name\tS1\tS2\nG1\tA\t1\t2\nG2\tB\t3\t4\n"
+    gz = tmp_path / "counts.tsv.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    _assert_same(*_read_both(gz, monkeypatch))
+    bom = tmp_path / "bom.tsv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    fast, general = _read_both(bom, monkeypatch)
+    _assert_same(fast, general)
+    assert fast.source["encoding"] == "utf-8-sig"

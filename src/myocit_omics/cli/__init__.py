@@ -10,10 +10,12 @@ message on stderr and exit code 2; a user never sees a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from myocit_omics import __version__
 from myocit_omics.errors import MyocitError
@@ -45,6 +47,24 @@ class _VersionAction(argparse.Action):
 
         print(f"myocit-omics {__version__}\n{check_environment().describe()}")
         parser.exit()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector in the block (meant for imports).
+
+    Importing the scientific stack makes about a million long-lived objects and next to no
+    garbage, yet the collector keeps walking them: 10-15 % of the import time (0.15-0.3 s of
+    ``myocit de``'s 1.5 s of pydeseq2, anndata, scipy...). Reference counting frees as usual
+    meanwhile, and the collector runs again after the block.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _command_name(module: str) -> str:
@@ -92,7 +112,8 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 analysis failure, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_selected_command(argv))
+    with gc_paused():  # imports the command's module
+        parser = build_parser(_selected_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -15,7 +15,9 @@ the study analysis has the same default, ``de.shrink: false``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -130,8 +132,42 @@ def _align(counts: pd.DataFrame, sheet: pd.DataFrame, *, counts_name: str, sheet
     return out
 
 
+def _lazy_pyplot() -> None:
+    """Make ``matplotlib.pyplot`` a lazily executed module, unless it is imported already.
+
+    pydeseq2 binds ``pyplot`` at import (``from matplotlib import pyplot as plt``) for its plotting
+    helpers, which ``myocit de`` never calls; executing pyplot (figure, axes, projections,
+    mplot3d, fonts: ~0.3 s) is most of matplotlib's share of the command's start-up. The module
+    object is registered as the import system would (``sys.modules`` and the package attribute),
+    and runs the first time anything reads an attribute of it, so any later user gets the real
+    pyplot, the same object pydeseq2 holds.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        return
+    import matplotlib
+
+    spec = importlib.util.find_spec("matplotlib.pyplot")
+    if spec is None or spec.loader is None:  # pragma: no cover - matplotlib is a dependency
+        return
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["matplotlib.pyplot"] = module
+    loader.exec_module(module)
+    matplotlib.pyplot = module
+
+
+def _import_engine() -> None:
+    """Import the DE engine: pydeseq2 with anndata, scipy, sklearn... (~1.5 s), pyplot left lazy."""
+    _lazy_pyplot()
+    import pydeseq2.ds  # noqa: F401
+
+    import myocit_omics.deseq  # noqa: F401
+
+
 def run(args: argparse.Namespace) -> int:
     """Run DE for each ``--contrast``; write ``<out>/<contrast>.tsv``; return 0."""
+    from myocit_omics.cli import gc_paused
     from myocit_omics.de.contrasts import check_contrasts, parse_contrast
     from myocit_omics.de.fit import check_counts
     from myocit_omics.de.pipeline import DEParams, plan_fits, run_fits
@@ -163,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
                       shrink=bool(args.shrink), min_total_count=args.min_total_count, gsea=False)
     plans = plan_fits(obs, contrasts, formula=params.formula, rule=params.missing_visit_rule,
                       source=args.samples.name)
+    with gc_paused():  # the engine, once the input and designs are checked
+        _import_engine()
     results = run_fits(plans, counts.loc[:, keep], params=params, gene_names=gene_names)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []

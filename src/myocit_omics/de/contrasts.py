@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from myocit_omics.config import StudyConfig
 from myocit_omics.errors import InputError, Problem, ValidationFailed
+
+if TYPE_CHECKING:  # pydantic and yaml: ~0.1 s that `myocit de` does not need
+    from myocit_omics.config import StudyConfig
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 

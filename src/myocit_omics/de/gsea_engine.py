@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from myocit_omics.de.gsea_kernels import HAVE_NUMBA, perturb_rows
-
 #: Below this many permutation ES as extreme as the observed one, the p-value is multilevel.
 MIN_EXCEED = 10
 
@@ -194,6 +192,9 @@ def multilevel_log_pvalues(
     log2err : numpy.ndarray
         fgsea's standard deviation of log2(p) for the number of levels used, per set.
     """
+    # the compiled kernel's module imports numba (~0.1 s): only when multilevel splitting runs
+    from myocit_omics.de.gsea_kernels import HAVE_NUMBA
+
     if compiled is None:
         compiled = HAVE_NUMBA
     elif compiled and not HAVE_NUMBA:
@@ -274,6 +275,8 @@ def _perturb_compiled(
     Same proposals, same arithmetic: the same samples and scores bit for bit, without the per-round
     copy, sort and cumulative sum of the whole padded block.
     """
+    from myocit_omics.de.gsea_kernels import perturb_rows
+
     n_sets, m, kmax = pos.shape
     k_row = np.repeat(ks, m)
     js, qs = _draw_proposals(rng, k_row, n, rounds)

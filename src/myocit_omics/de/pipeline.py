@@ -20,13 +20,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from myocit_omics import drawing, progress
-from myocit_omics.config import StudyConfig
 from myocit_omics.de.contrasts import (
     ContrastSpec,
     check_contrasts,
@@ -57,6 +56,9 @@ from myocit_omics.de.plots import ma_plot, volcano_plot
 from myocit_omics.errors import InputError, Problem, ValidationFailed
 from myocit_omics.genesets import IFN_SETS, GeneSet, ifn_genes
 from myocit_omics.results import ResultsTree, write_tsv
+
+if TYPE_CHECKING:  # pydantic and yaml, not needed by `myocit de`
+    from myocit_omics.config import StudyConfig
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,8 @@ non-numeric, non-finite or missing counts are always refused with file, row, col
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,14 @@ import numpy as np
 import pandas as pd
 
 from myocit_omics.errors import InputError, Problem, ValidationFailed
-from myocit_omics.io.tables import read_bytes, read_table
+from myocit_omics.io.tables import (
+    _SEPARATORS,
+    MAX_CELL_CHARS,
+    decode_text,
+    detect_separator,
+    read_bytes,
+    read_table,
+)
 
 FORMATS = ("nfcore", "featurecounts", "htseq", "plain", "h5ad")
 RoundingPolicy = Literal["nearest", "refuse"]
@@ -144,6 +153,9 @@ def read_counts(
         return _read_h5ad(path, label=label, rounding=rounding)
     if fmt == "htseq":
         return _read_htseq_dir(path, label=label, rounding=rounding)
+    if fmt in ("plain", "nfcore") and (fast := _read_plain_fast(path, label=label, fmt=fmt,
+                                                                  rounding=rounding)) is not None:
+        return fast
     table = read_table(path, name=label, comment="#")
     cols = list(table.columns)
     if fmt == "featurecounts":
@@ -206,6 +218,89 @@ def read_counts(
         rounding=rounded,
         special_rows=special_rows,
         source=dict(table.attrs.get("source", {})),
+    )
+
+
+def _read_plain_fast(path: Path, *, label: str, fmt: str, rounding: RoundingPolicy) -> CountMatrix | None:
+    """Read a clean plain or nf-core count table with pandas' C parser; None when it is not one.
+
+    The general route (:func:`~myocit_omics.io.tables.read_table`, then :func:`_to_numbers`)
+    makes a Python string of every cell and checks every row and cell in Python: ~0.5 s of
+    ``myocit de`` at 20,000 genes x 48 samples. A table with nothing that route converts, skips
+    or refuses -- no quotes, CR line ends, NUL, comment or blank lines, rows of another width,
+    long lines, empty or repeated column names, commas outside a comma-separated file, HTSeq
+    ``__`` rows, a header the format refuses, and only counts that are plain non-negative
+    integers below 2**53 (read exactly, as ``float()`` then rounding reads them) -- gives here the
+    :class:`CountMatrix` that route gives, at a tenth of the time. Anything else returns None
+    and goes the general route, which names every problem as before.
+    """
+    if label.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        return None
+    try:
+        data = read_bytes(path, name=label)
+        if data[:4] == b"PK\x03\x04":
+            return None
+        text, encoding = decode_text(data, name=label)
+    except (InputError, ValidationFailed):
+        return None  # the general route raises the same error
+    if '"' in text or "\r" in text or "\x00" in text:
+        return None
+    sep = detect_separator(text, comment="#")
+    if sep != "," and "," in text:  # decimal commas are the general route's business
+        return None
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    if len(lines) < 2 or max(map(len, lines)) > min(MAX_CELL_CHARS, csv.field_size_limit()):
+        return None
+    raw_header = lines[0].split(sep)
+    header = [h.strip() for h in raw_header]
+    width = len(header)
+    if width < 2 or "" in header or len(set(header)) != width or header[0].startswith("#"):
+        return None
+    if any(line.count(sep) != width - 1 for line in lines[1:]):  # blank lines and ragged rows too
+        return None
+    first = header[0]
+    if fmt == "nfcore" and [c.lower() for c in header[:2]] != ["gene_id", "gene_name"]:
+        return None
+    if fmt == "plain" and first.lower() not in _GENE_ID_NAMES:
+        return None
+    has_names = width > 2 and header[1].lower() in _GENE_NAME_NAMES
+    n_lead = 2 if has_names else 1
+    if width <= n_lead:
+        return None
+    table = pd.read_csv(io.StringIO(text), sep=sep, header=None, skiprows=1, engine="c",
+                        dtype={j: object for j in range(n_lead)}, quoting=csv.QUOTE_NONE,
+                        na_filter=False, skip_blank_lines=False)
+    if table.shape != (len(lines) - 1, width) or any(table[j].dtype != np.int64
+                                                     for j in range(n_lead, width)):
+        return None
+    values = np.ascontiguousarray(table.iloc[:, n_lead:].to_numpy(dtype=np.int64))
+    if values.size and (values.min() < 0 or values.max() >= 2**53):
+        return None
+    rows = pd.Index(range(2, len(lines) + 1), name="row")
+    ids = pd.Series(table[0].to_numpy(), index=rows, name=first).astype(str).str.strip()
+    if ids.str.startswith("__").any():
+        return None
+    names = (pd.Series(table[1].to_numpy(), index=rows, name=header[1]).astype(str).str.strip()
+             if has_names else ids)
+    _check_ids(ids, label=label)
+    names.index = pd.Index(ids.to_numpy(), name="gene_id")
+    sample_cols = header[n_lead:]
+    counts = pd.DataFrame(values, index=pd.Index(ids.to_numpy(), name="gene_id"), columns=sample_cols)
+    counts = counts.rename(columns={c: c for c in sample_cols})  # as the general route: same frame
+    source = {"file": label, "format": "text", "encoding": encoding, "separator": _SEPARATORS[sep],
+              "decimal": ".", "ends_with_newline": text.endswith(("\n", "\r")), "header_row": 1,
+              "comment_lines_skipped": 0, "blank_rows_skipped": 0, "empty_padding_columns_dropped": 0,
+              "n_rows": len(lines) - 1, "n_columns": width}
+    return CountMatrix(
+        counts=counts,
+        gene_names=names.rename("gene_name"),
+        fmt=fmt,
+        rounding={"policy": "nearest (half to even)" if rounding == "nearest" else rounding,
+                  "n_rounded": 0, "max_change": 0.0},
+        special_rows=pd.DataFrame(),
+        source=source,
     )
 
 
