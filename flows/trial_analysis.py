@@ -40,6 +40,7 @@ from myocit_omics.child_step import run_step_in_child
 from myocit_omics.errors import InputError, ValidationFailed
 from myocit_omics.manifest import read_step_records, write_step_record
 from myocit_omics.settings import study_home
+from myocit_omics.warm import wait_preloaded
 
 #: How long this process trusts the server's answer "no concurrency limit on these tags" (Prefect: 5 s).
 TAG_LIMITS_TTL = 120.0
@@ -328,6 +329,7 @@ def trial_analysis(
                                            description=f"trial-analysis {run_id}: steps done")
     futures: dict[str, Any] = {}
     outcome: dict[str, str] = {}
+    wait_preloaded()  # the imports started before the server (myocit_omics.warm): none beside a step
     with runner:
         for step, step_task, needs, after in STEPS:
             child = step in CHILD_STEPS and setting == "threads" and _takes_child(step_task)
@@ -379,6 +381,20 @@ def trial_analysis(
         return Failed(message=f"steps failed: {', '.join(failed)}; results so far in {run_root}; "
                       f"reasons in {run_root / 'run_manifest.json'}", data=str(run_root))
     return str(run_root)
+
+
+def warm_child_steps(home: str | None, task_runner: str | None) -> tuple[str, ...] | None:
+    """Return the steps a run with these settings runs in child processes; None if it runs none here.
+
+    For :func:`myocit_omics.warm.warm_start` before the flow: under the threads runner, the
+    :data:`CHILD_STEPS`; under Dask (the steps run in the workers) or a setting the flow will
+    refuse, None: nothing to start ahead.
+    """
+    try:
+        setting = runner_setting(task_runner, _execution(load_config(study_home(home))))
+    except Exception:  # the flow refuses it, with the reason
+        return None
+    return CHILD_STEPS if setting == "threads" else None
 
 
 def _execution(config: Any) -> dict[str, Any]:

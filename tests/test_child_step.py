@@ -79,3 +79,97 @@ def test_a_step_waits_for_another_only_when_started_to(tmp_path: Path) -> None:
         assert time.perf_counter() - t0 >= 0.45
         assert record["status"] == "failed" and record["error"] == "lost"
         assert wait_for_step(tmp_path, "clinical") is None  # only the steps it was told to wait for
+
+
+def _alive(pid: int) -> bool:
+    from myocit_omics.processes import is_alive
+
+    return is_alive(pid)
+
+
+def _session_nice(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wait(predicate, timeout: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_warm_child_is_used_for_its_step_and_writes_the_same_files(demo_home: Path) -> None:
+    from myocit_omics.child_step import prestart, stop_warm, warm_children
+
+    here = start_run(home=demo_home, run_id="warm-here")
+    warm = start_run(home=demo_home, run_id="warm-child")
+    try:
+        assert prestart(["clinical"]) == ["clinical"]
+        pid = warm_children()["clinical"]
+        assert prestart(["clinical"]) == ["clinical"] and warm_children()["clinical"] == pid  # one per step
+        run_step("clinical", demo_home, "warm-here")
+        record = run_step_in_child("clinical", demo_home, "warm-child")
+        assert "clinical" not in warm_children()  # taken: the next run of the step would start a child
+        assert _wait(lambda: not _alive(pid), 10)  # it ran the step and ended
+    finally:
+        stop_warm()
+    assert record["status"] == "ok"
+    files = sorted(p.relative_to(here.tree.root) for p in here.tree.root.rglob("*")
+                   if p.is_file() and p.suffix in (".tsv", ".png"))
+    assert files
+    for rel in files:
+        assert (warm.tree.root / rel).read_bytes() == (here.tree.root / rel).read_bytes(), rel
+
+
+def test_a_warm_child_never_given_a_run_ends_with_stop_warm(demo_home: Path) -> None:
+    from myocit_omics.child_step import prestart, stop_warm, warm_children
+
+    prestart(["cytokines"])
+    pid = warm_children()["cytokines"]
+    assert _alive(pid)
+    stop_warm()
+    assert warm_children() == {}
+    assert _wait(lambda: not _alive(pid), 10)
+
+
+def test_a_warm_childs_failure_is_reported_like_a_cold_ones(demo_home: Path) -> None:
+    from myocit_omics.child_step import prestart, stop_warm
+
+    ctx = start_run(home=demo_home, run_id="warm-no-expression")
+    try:
+        prestart(["de"])
+        with pytest.raises(StepFailed, match="expression"):
+            run_step_in_child("de", demo_home, "warm-no-expression")
+    finally:
+        stop_warm()
+    assert read_step_records(ctx.tree.root)["de"]["status"] == "failed"
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no Linux autogroup on this system")
+def test_a_niced_child_lowers_its_session_too_and_a_warm_one_waits_at_the_lowest() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from myocit_omics.child_step import prestart, stop_warm, warm_children
+
+    # a process in its own session, as every child step is
+    script = ("import os\nfrom myocit_omics.child_step import lower_priority\nlower_priority(10)\n"
+              "print(os.nice(0), open('/proc/self/autogroup').read().split()[-1])\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         check=True, start_new_session=True)
+    assert out.stdout.split() == ["10", "10"]
+
+    try:
+        prestart(["clinical"])
+        pid = warm_children()["clinical"]
+        # importing ahead, it takes only idle CPU: its session is at niceness 19
+        assert _wait(lambda: _session_nice(pid) == 19, 10), _session_nice(pid)
+    finally:
+        stop_warm()
+    assert os.nice(0) == 0  # nothing of this changed the caller's priority

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import importlib
 import logging
 import os
 import pickle
@@ -40,6 +41,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
 
+from myocit_omics.processes import session_nice, set_session_nice
+
 log = logging.getLogger(__name__)
 
 #: Environment variable choosing where figures are drawn: ``process`` (default) or ``inline``.
@@ -47,10 +50,13 @@ ENV_VAR = "MYOCIT_FIGURES"
 MODES = ("process", "inline")
 #: Environment variable telling the figure process its parent's pid.
 _PARENT_VAR = "MYOCIT_FIGURES_PARENT"
+#: Environment variable listing modules the figure process imports before its first job.
+_PRELOAD_VAR = "MYOCIT_FIGURES_PRELOAD"
 
 _lock = threading.Lock()
 _helper: _Helper | None = None
 _unavailable: str | None = None  # why no helper process can be used in this process
+_preload: tuple[str, ...] = ()  # modules the next figure process imports at start (:func:`start`)
 _current: contextvars.ContextVar[Drawing | None] = contextvars.ContextVar("myocit_drawing", default=None)
 _HEADER = struct.Struct("!Q")
 
@@ -87,7 +93,8 @@ class _Helper:
     """One figure process: jobs go down its stdin, answers come back on its stdout, in order."""
 
     def __init__(self) -> None:
-        env = {**os.environ, "MPLBACKEND": "Agg", _PARENT_VAR: str(os.getpid())}
+        env = {**os.environ, "MPLBACKEND": "Agg", _PARENT_VAR: str(os.getpid()),
+               _PRELOAD_VAR: ",".join(_preload)}
         # its own session: a terminal's Ctrl-C reaches the command, which stops this process
         self._closed = False
         self.proc = subprocess.Popen([sys.executable, "-m", "myocit_omics.drawing"], stdin=subprocess.PIPE,
@@ -170,6 +177,22 @@ def _get_helper() -> _Helper | None:
                 _unavailable = f"the figure process could not be started ({exc})"
                 log.warning("figures are drawn inline: %s", _unavailable)
         return _helper
+
+
+def start(preload: tuple[str, ...] = ()) -> bool:
+    """Start the figure process now rather than at the first figure; return True if it runs.
+
+    ``preload``: modules of the figures to come (e.g. ``myocit_omics.de.plots``), imported by
+    the process before its first job. ``myocit analyze`` calls this while Prefect's server
+    starts, so that neither matplotlib's import nor the plotting modules' land in a step.
+    Nothing happens under the ``inline`` setting.
+    """
+    global _preload
+    if mode() != "process":
+        return False
+    with _lock:
+        _preload = tuple(preload)
+    return _get_helper() is not None
 
 
 def shutdown() -> None:
@@ -352,6 +375,18 @@ def _watch_parent(parent: int) -> None:
     os._exit(0)
 
 
+def _import_figure_modules(modules: list[str]) -> None:
+    """Import matplotlib (Agg) and ``modules`` (in the figure process, before its first job)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure  # the first figure does not pay the import
+
+    for name in modules:
+        with contextlib.suppress(Exception):  # a job that needs it imports it again, and fails there
+            importlib.import_module(name)
+
+
 def main() -> int:
     """Run the figure process: the jobs read from stdin, one at a time, answers to stdout.
 
@@ -366,13 +401,20 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.figure  # the first figure does not pay the import
-
+    preload = [name for name in os.environ.get(_PRELOAD_VAR, "").split(",") if name]
+    # started ahead of its figures (start()): import at the lowest session priority, taking only
+    # idle CPU, and come back to the run's priority when the first job arrives
+    lowered = bool(preload) and session_nice() == 0 and set_session_nice(19, tries=1)
+    importing = threading.Thread(target=_import_figure_modules, args=(preload,), name="preload", daemon=True)
+    importing.start()
     requests = sys.stdin.buffer
+    first = True
     while (frame := _read_frame(requests)) is not None:
+        if first:
+            if lowered:
+                set_session_nice(0)
+            importing.join()
+            first = False
         job_id, job = pickle.loads(frame)
         try:
             answer = (job_id, True, _run_job(job))

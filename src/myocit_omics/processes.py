@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -74,7 +75,8 @@ def child_preexec(parent_death_signal: int | None, parent_pid: int) -> Callable[
 
 def spawn(args: Sequence[str], *, env: dict[str, str] | None = None, stdout: Any = None,
           stderr: Any = None, cwd: str | Path | None = None,
-          parent_death_signal: int | None = signal.SIGKILL) -> subprocess.Popen[bytes]:
+          parent_death_signal: int | None = signal.SIGKILL, stdin: Any = subprocess.DEVNULL
+          ) -> subprocess.Popen[bytes]:
     """Start ``args`` in its own session, signals reset, killed if this process dies.
 
     Parameters
@@ -82,10 +84,12 @@ def spawn(args: Sequence[str], *, env: dict[str, str] | None = None, stdout: Any
     args
         The command line.
     env, stdout, stderr, cwd
-        As for :class:`subprocess.Popen` (stdin is always ``/dev/null``).
+        As for :class:`subprocess.Popen`.
     parent_death_signal
         Signal the kernel sends the child when this process (the starting thread) ends;
         None for none. SIGKILL by default: the parent is gone, nobody would escalate.
+    stdin
+        ``/dev/null`` by default; ``subprocess.PIPE`` for a child that is told what to do later.
 
     Returns
     -------
@@ -93,7 +97,7 @@ def spawn(args: Sequence[str], *, env: dict[str, str] | None = None, stdout: Any
         The child; stop it with :func:`stop_group`.
     """
     return subprocess.Popen(
-        list(args), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+        list(args), env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr,
         start_new_session=True, preexec_fn=child_preexec(parent_death_signal, os.getpid()),
     )
 
@@ -123,6 +127,42 @@ def stop_group(proc: subprocess.Popen[Any], *, timeout: float = 20.0) -> int | N
         os.killpg(proc.pid, signal.SIGKILL)
     proc._myocit_group_stopped = True   # type: ignore[attr-defined]
     return proc.returncode
+
+
+# --------------------------------------------------------------------------- priority
+
+#: Where Linux's autogroup keeps the niceness of this process's session.
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def session_nice() -> int | None:
+    """Return the niceness of this process's session (Linux autogroup); None where there is none."""
+    try:
+        return int(AUTOGROUP.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def set_session_nice(value: int, *, tries: int = 20) -> bool:
+    """Set the niceness of this process's session (Linux autogroup); return True if it was set.
+
+    With autogroup on (``/proc/sys/kernel/sched_autogroup_enabled``) the kernel shares the CPU
+    between sessions first, then between the processes of a session, so a process's own
+    niceness only counts against its session's other processes. Unlike a process's niceness,
+    a session's can be lowered again to any value from 0 up by an unprivileged process; such
+    writes are rate-limited by the kernel (one per 0.1 s for the whole machine, EAGAIN), so a
+    refused write is retried ``tries`` times, 0.1 s apart. False where the file is absent or refused.
+    """
+    value = min(19, max(0, int(value)))
+    for _ in range(max(1, tries)):
+        try:
+            AUTOGROUP.write_text(str(value))
+            return True
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                return False
+            time.sleep(0.1)
+    return False
 
 
 # --------------------------------------------------------------------------- /proc

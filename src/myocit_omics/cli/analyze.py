@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -39,11 +40,17 @@ def run_analysis(args: argparse.Namespace, *, home: str | None) -> int:
     # bad parameters, and a run id that has a folder, are refused here, before Prefect's server starts
     preflight(home=home, run_id=args.run_id, visits=args.visits, reference=args.reference,
               gene_sets=args.gene_sets, contrasts=args.contrasts)
-    from flows.trial_analysis import trial_analysis
+    from flows.trial_analysis import trial_analysis, warm_child_steps
 
-    state = trial_analysis(home=home, run_id=args.run_id, visits=args.visits, reference=args.reference,
-                           gene_sets=args.gene_sets, contrasts=args.contrasts,
-                           task_runner=getattr(args, "task_runner", None), return_state=True)
+    from myocit_omics.warm import warm_start
+
+    runner = getattr(args, "task_runner", None)
+    child_steps = warm_child_steps(home, runner)
+    # while Prefect's temporary server starts (one core idle), start what the steps will import
+    with warm_start(child_steps) if child_steps is not None else contextlib.nullcontext():
+        state = trial_analysis(home=home, run_id=args.run_id, visits=args.visits, reference=args.reference,
+                               gene_sets=args.gene_sets, contrasts=args.contrasts, task_runner=runner,
+                               return_state=True)
     if state.is_completed():
         run_dir = state.result()
         print(f"\nResults: {run_dir}\nReport:  {run_dir}/report.html")
