@@ -82,9 +82,14 @@ def preload(modules: Iterable[str] = IN_PROCESS_MODULES, *, cue_timeout: float |
 
 
 def wait_preloaded(timeout: float | None = None) -> None:
-    """Wait for :func:`preload`'s imports (nothing to wait for if none was started)."""
+    """Wait for :func:`preload`'s imports (nothing to wait for if none was started).
+
+    A thread still waiting for its cue starts at once: the caller needs the modules now (a flow
+    on a configured server, where no temporary server is announced, does not wait for the timeout).
+    """
     thread = _preloading
     if thread is not None:
+        _cue.set()
         thread.join(timeout)
 
 
