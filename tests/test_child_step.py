@@ -11,6 +11,8 @@ from myocit_omics.analysis import run_step, start_run
 from myocit_omics.child_step import StepFailed, run_step_in_child
 from myocit_omics.cli import main as cli_main
 from myocit_omics.manifest import read_step_records
+from myocit_omics.processes import is_alive as _alive
+from myocit_omics.processes import session_nice as _session_nice
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -79,19 +81,6 @@ def test_a_step_waits_for_another_only_when_started_to(tmp_path: Path) -> None:
         assert time.perf_counter() - t0 >= 0.45
         assert record["status"] == "failed" and record["error"] == "lost"
         assert wait_for_step(tmp_path, "clinical") is None  # only the steps it was told to wait for
-
-
-def _alive(pid: int) -> bool:
-    from myocit_omics.processes import is_alive
-
-    return is_alive(pid)
-
-
-def _session_nice(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _wait(predicate, timeout: float = 30.0) -> bool:

@@ -16,6 +16,7 @@ import pytest
 from myocit_omics import drawing
 from myocit_omics.clinical.plots import tis_waterfall
 from myocit_omics.de.plots import ma_plot, volcano_plot
+from myocit_omics.processes import session_nice as _session_nice
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -167,13 +168,6 @@ def test_a_report_section_collects_its_figures_and_keeps_their_errors(figure_pro
         sec.figure(drawing.later(int, "x"))  # fails in the figure process
         with pytest.raises(ValueError):
             sec.resolve()
-
-
-def _session_nice(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def test_a_figure_process_started_ahead_draws_the_same_bytes(tmp_path, figure_process, monkeypatch):

@@ -135,10 +135,14 @@ def stop_group(proc: subprocess.Popen[Any], *, timeout: float = 20.0) -> int | N
 AUTOGROUP = Path("/proc/self/autogroup")
 
 
-def session_nice() -> int | None:
-    """Return the niceness of this process's session (Linux autogroup); None where there is none."""
+def session_nice(pid: int | None = None) -> int | None:
+    """Return the niceness of the session of ``pid`` (default: this process) under Linux's autogroup.
+
+    None where there is none (no autogroup, or no such process).
+    """
+    path = AUTOGROUP if pid is None else Path(f"/proc/{pid}/autogroup")
     try:
-        return int(AUTOGROUP.read_text().split()[-1])
+        return int(path.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
         return None
 
